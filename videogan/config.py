@@ -1,0 +1,237 @@
+"""The one typed, frozen configuration tree.
+
+The defaults are the original videoGAN's full size (a GPU job); params.yaml
+holds the CPU demo profile. `load_config` validates a params file (or dict)
+and turns every problem into a `ConfigError` that names the key path and the
+allowed values, before anything runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from videogan.data.config import DataConfig
+from videogan.metrics.config import EvaluateConfig, EvaluatorConfig
+from videogan.strict import Strict
+
+
+class ConfigError(ValueError):
+    """A params file or override that cannot be used, with the key path that is wrong."""
+
+
+# --------------------------------------------------------------------- model
+class GeneratorConfig(Strict):
+    motion_dim: int = Field(128, ge=1)  # noise that seeds the LSTM's hidden and cell state (= LSTM width)
+    content_dim: int = Field(128, ge=0)  # noise held fixed for the whole video
+    lstm_input: Literal["frame", "noise", "none"] = "frame"  # what the LSTM reads at each step
+    width: int = Field(64, ge=1)  # channels of the last decoder block; doubles per block towards 4x4
+    max_width: int = Field(512, ge=1)  # cap on decoder channels
+    forget_bias: float = 1.0  # initial bias of the LSTM's forget gate
+
+
+class CriticConfig(Strict):
+    widths: tuple[int, ...] = (64, 128, 256, 512)  # channels of the 3D conv stack (k4, s2)
+    norm: Literal["none", "layer"] = "none"  # the original found LayerNorm hurts the critic
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)  # before the linear head
+
+
+class ModelConfig(Strict):
+    frames: int | None = Field(None, ge=8)  # frames per generated video; null = data.frames (random crops if fewer)
+    generator: GeneratorConfig = GeneratorConfig()
+    critic: CriticConfig = CriticConfig()
+    init: Literal["glorot", "dcgan"] = "glorot"  # Glorot uniform, or N(0, 0.02) as in DCGAN
+
+
+# --------------------------------------------------------------------- train
+class OptimizerConfig(Strict):
+    type: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(2e-4, gt=0)
+    betas: tuple[float, float] = (0.5, 0.9)  # adam only
+    momentum: float = Field(0.0, ge=0, lt=1)  # sgd only
+    weight_decay: float = Field(0.0, ge=0)
+    lr_decay: float | None = Field(None, gt=0, le=1)  # per generator iteration: lr *= lr_decay; null = constant
+
+
+class OptimizersConfig(Strict):
+    critic: OptimizerConfig = OptimizerConfig()
+    decoder: OptimizerConfig = OptimizerConfig()
+    lstm: OptimizerConfig = OptimizerConfig(type="sgd", lr=1e-3, momentum=0.95)
+
+
+class ClippingConfig(Strict):
+    mode: Literal["per_parameter", "global", "none"] = "per_parameter"  # per_parameter: each tensor's own norm
+    critic: float = Field(5.0, gt=0)  # max norm for the critic's gradients
+    decoder: float = Field(5.0, gt=0)
+    lstm: float = Field(5.0, gt=0)
+
+
+class ScheduleConfig(Strict):
+    n_critic: int = Field(5, ge=1)  # critic steps per generator step, each on a fresh real batch
+    burst_steps: int = Field(100, ge=1)  # critic steps in a burst iteration
+    burst_first: int = Field(25, ge=0)  # the first N generator iterations are bursts
+    burst_every: int = Field(500, ge=0)  # and every N-th after that (0 = never)
+    critic_threshold: float | None = None  # keep training the critic while its loss is above this
+    critic_max_steps: int = Field(100, ge=1)  # cap on critic steps when a threshold is set
+    generator_threshold: float | None = None  # keep training the generator while its loss is above this
+    generator_max_steps: int = Field(10, ge=1)  # cap on generator steps when a threshold is set
+
+
+class InstanceNoiseConfig(Strict):
+    sigma: float = Field(0.1, ge=0)  # std of Gaussian noise on critic inputs at iteration 0 (data in [-1, 1])
+    anneal_iterations: int = Field(2000, ge=1)  # sigma falls linearly to 0 over these generator iterations
+
+
+class TrainConfig(Strict):
+    iterations: int = Field(100_000, ge=0)  # generator iterations
+    batch_size: int = Field(64, ge=1)  # global batch (split across ranks under torchrun)
+    loss: Literal["wgan-gp", "basic", "alternative"] = "wgan-gp"
+    gp_lambda: float = Field(200.0, ge=0)  # gradient-penalty weight (the original's 200)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Literal["none", "bf16"] = "none"  # bf16 autocast, CUDA only
+    tf32: bool = True  # allow TF32 matmuls on CUDA
+    compile: bool = False  # torch.compile the generator and critic
+    optim: OptimizersConfig = OptimizersConfig()
+    clip: ClippingConfig = ClippingConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    instance_noise: InstanceNoiseConfig = InstanceNoiseConfig()
+    snapshot_every: int = Field(1000, ge=1)  # generator-only snapshot every N iterations (step 0 included)
+    resume_every: int = Field(100, ge=1)  # resume state every N iterations
+    log_every: int = Field(10, ge=1)  # one train_log.jsonl line every N iterations
+    video_every: int = Field(1000, ge=1)  # TensorBoard video summary every N iterations
+    num_workers: int = Field(0, ge=0)  # DataLoader worker processes
+
+
+class Config(Strict):
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+    @model_validator(mode="after")
+    def _model_fits_the_store(self) -> "Config":
+        if self.model.frames is not None and self.model.frames > self.data.frames:
+            raise ValueError(
+                f"model.frames ({self.model.frames}) exceeds data.frames ({self.data.frames}); "
+                "set model.frames <= data.frames or null"
+            )
+        return self
+
+    @property
+    def frames(self) -> int:
+        """Frames per generated video."""
+        return self.model.frames or self.data.frames
+
+
+# ------------------------------------------------------------------- loading
+def _format_error(err: dict[str, Any], prefix: str) -> str:
+    path = ".".join(str(p) for p in err["loc"])
+    where = f"{prefix}{path}" if path else prefix.rstrip(": ")
+    if err["type"] == "extra_forbidden":
+        parent = err["loc"][:-1]
+        return f"{where}: unknown key; allowed keys here: {', '.join(_allowed_keys(parent))}"
+    got = err.get("input")
+    shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{where}: {err['msg']}{shown}"
+
+
+def _allowed_keys(parent: tuple) -> list[str]:
+    model: Any = Config
+    for key in parent:
+        field = model.model_fields.get(str(key))
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def config_from_dict(raw: dict[str, Any] | None, source: str = "params") -> Config:
+    try:
+        return Config.model_validate(raw or {})
+    except ValidationError as exc:
+        lines = [_format_error(e, f"{source}: ") for e in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a params.yaml (missing keys take the full-size defaults), apply `a.b=value` overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such params file")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    raw = apply_overrides(raw, overrides or [])
+    return config_from_dict(raw, str(path) if path else "config")
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key.path=value, e.g. train.iterations=100")
+        key, value = item.split("=", 1)
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section")
+        node[leaf] = yaml.safe_load(value)
+    return raw
+
+
+def to_dict(config: Config) -> dict[str, Any]:
+    """Plain JSON-able dict (tuples become lists), safe for weights_only checkpoints."""
+    return json.loads(config.model_dump_json())
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+# Settings that change neither the trained weights nor the batches seen.
+_NOT_TRAINING_STATE = {
+    "train.iterations", "train.snapshot_every", "train.resume_every", "train.log_every",
+    "train.video_every", "train.num_workers", "train.device", "train.compile",
+}
+
+
+def training_hash(config: Config, data_digest: str = "") -> str:
+    """Identity of a training run: resume state is only reused when this matches."""
+    flat = {
+        k: v
+        for k, v in flatten(to_dict(config)).items()
+        if (k.startswith(("data.", "model.", "train.")) and k not in _NOT_TRAINING_STATE)
+    }
+    blob = json.dumps({"config": flat, "data": data_digest}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def architecture(config: Config) -> dict[str, Any]:
+    """The keys a checkpoint's weights depend on, for refusing a mismatched resume."""
+    flat = flatten(to_dict(config))
+    keep = ("model.generator.", "model.critic.", "data.frame_size", "data.channels")
+    arch = {k: v for k, v in flat.items() if k.startswith(keep) and k != "model.critic.dropout"}
+    arch["frames"] = config.frames
+    return arch

@@ -1,0 +1,32 @@
+"""The generator, the critic, and building both from a config."""
+
+from __future__ import annotations
+
+import torch
+
+from videogan.config import Config
+from videogan.models.critic import Critic
+from videogan.models.generator import Generator
+from videogan.models.init import initialise
+
+__all__ = ["Critic", "Generator", "build_critic", "build_generator", "initialise"]
+
+
+def build_generator(config: Config, seed: int | None = None) -> Generator:
+    g = config.model.generator
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.train.seed if seed is None else seed)
+        model = Generator(config.frames, config.data.frame_size, config.data.channels,
+                          g.motion_dim, g.content_dim, g.lstm_input, g.width, g.max_width, g.forget_bias)
+        initialise(model, config.model.init)
+    return model
+
+
+def build_critic(config: Config, seed: int | None = None) -> Critic:
+    c = config.model.critic
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed((config.train.seed if seed is None else seed) + 1)
+        model = Critic(config.frames, config.data.frame_size, config.data.channels,
+                       tuple(c.widths), c.norm, c.dropout)
+        initialise(model, config.model.init)
+    return model

@@ -1,0 +1,23 @@
+"""Weight initialisation: Glorot (the original's) or DCGAN's N(0, 0.02)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from videogan.models.generator import LayerNormLSTMCell
+from videogan.models.upsample import Upsample2x
+
+_WEIGHTED = (nn.Linear, nn.Conv2d, nn.Conv3d, Upsample2x)
+
+
+def initialise(module: nn.Module, scheme: str = "glorot") -> None:
+    for m in module.modules():
+        if isinstance(m, _WEIGHTED):
+            if scheme == "glorot":
+                nn.init.xavier_uniform_(m.weight)
+            else:
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, LayerNormLSTMCell):
+            m.reset_gate_shift()

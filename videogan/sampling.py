@@ -1,0 +1,36 @@
+"""Load a generator from any checkpoint and draw videos from it, reproducibly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from videogan.config import Config, config_from_dict
+from videogan.data.batches import to_clips
+from videogan.models import Generator, build_generator
+from videogan.training import checkpoint
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, Config, int]:
+    """(generator in eval mode, its config, its training step) from a full checkpoint or a snapshot."""
+    state = checkpoint.load(path)
+    config = config_from_dict(state["config"], f"{path} (saved config)")
+    generator = build_generator(config)
+    generator.load_state_dict(state["generator"])
+    return generator.to(device).eval(), config, int(state["step"])
+
+
+@torch.no_grad()
+def sample_videos(generator: Generator, n: int, seed: int = 0, batch_size: int = 64) -> torch.Tensor:
+    """n videos (n, C, T, H, W) in [-1, 1]; the same seed gives the same videos."""
+    device = next(generator.parameters()).device
+    noise = generator.sample_noise(n, torch.Generator().manual_seed(seed))
+    out = [generator(noise[i : i + batch_size].to(device)).cpu() for i in range(0, n, batch_size)]
+    return torch.cat(out)
+
+
+def sample_clips(generator: Generator, n: int, seed: int = 0, batch_size: int = 64) -> np.ndarray:
+    """Like sample_videos, as the clip-store layout: uint8 (n, T, H, W, C)."""
+    return to_clips(sample_videos(generator, n, seed, batch_size))

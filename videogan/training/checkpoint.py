@@ -1,0 +1,66 @@
+"""Checkpoint files: written atomically, read with weights_only=True, refused with a reason.
+
+Three kinds share one layout (a dict with `kind`, `format`, `config`, `step`):
+  full       generator, critic, optimisers, schedulers, RNG, data position: resumes exactly
+  generator  generator weights only (snapshots): enough to sample
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used, with what is wrong and what to do."""
+
+
+def save_atomic(obj: Any, path: str | Path) -> Path:
+    """torch.save to a temp file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | Path, kinds: tuple[str, ...] = ("full", "generator")) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, bad pickle, foreign file: all the same to a user
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable (truncated or corrupted: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it, or point to another checkpoint"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT or "kind" not in state:
+        raise CheckpointError(f"checkpoint {path} is not a videogan checkpoint (format {FORMAT})")
+    if state["kind"] not in kinds:
+        raise CheckpointError(f"checkpoint {path} is a {state['kind']!r} checkpoint; need one of {kinds}")
+    return state
+
+
+def architecture_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Lines naming each architecture key whose value differs."""
+    keys = sorted(set(saved) | set(current))
+    return [f"{k}: checkpoint {saved.get(k)!r} != config {current.get(k)!r}"
+            for k in keys if saved.get(k) != current.get(k)]
