@@ -1,14 +1,50 @@
 """Typed settings of the evaluator network (`evaluator:`) and of evaluation (`evaluate:`)."""
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from videogan.strict import Strict
 
 
 class EvaluatorConfig(Strict):
-    seed: int = 0
+    seed: int = 0  # seed of the evaluator's initial weights, its batches and its held-out checks
+    input_size: Literal[16, 32, 64] = 32  # frames are resized to this square before the evaluator sees them
+    width: int = Field(32, ge=4)  # channels of the first conv block; doubles per stride-2 block down to 4x4
+    frame_dim: int = Field(128, ge=8)  # per-frame (appearance) feature size
+    motion_dim: int = Field(128, ge=8)  # temporal-encoder feature size; video features = frame_dim + motion_dim
+    clip_frames: int = Field(8, ge=3)  # frames per training clip (a random temporal crop)
+    max_clips: int = Field(20_000, ge=16)  # training clips used at most (a seeded subset of the train split)
+    val_clips: int = Field(1000, ge=16)  # held-out (val split) clips for the reported accuracy
+    epochs: int = Field(8, ge=1)  # passes over the training clips
+    batch_size: int = Field(32, ge=2)  # clips per optimiser step
+    lr: float = Field(2e-3, gt=0)  # Adam learning rate, cosine-decayed to 0
+    negatives: float = Field(0.125, ge=0, lt=1)  # share of each batch replaced by digit-free clips (noise, blobs, blank)
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # where to fit; not part of the evaluator's version
+
+    @model_validator(mode="after")
+    def _features_fit(self) -> "EvaluatorConfig":
+        if self.frame_dim + self.motion_dim > 256:
+            raise ValueError(
+                f"frame_dim + motion_dim = {self.frame_dim + self.motion_dim}; video features must be <= 256 dims"
+            )
+        return self
+
+
+class RenderConfig(Strict):
+    videos: int = Field(16, ge=1)  # generated videos in reports/samples.gif (fixed noise: evaluate.seed)
+    side_by_side: int = Field(8, ge=1)  # real and generated videos each in reports/real_vs_generated.gif
+    interpolation_rows: int = Field(4, ge=1)  # noise pairs in reports/interpolation.gif
+    interpolation_steps: int = Field(8, ge=2)  # videos from one noise vector to the other, ends included
+    snapshot_videos: int = Field(4, ge=1)  # videos per snapshot row in reports/snapshots.gif
+    fps: int = Field(8, ge=1, le=50)  # GIF frame rate
 
 
 class EvaluateConfig(Strict):
     num_samples: int = Field(1000, ge=2)  # generated videos scored (and real test videos per half)
-    seed: int = 0  # noise seed of the scored samples
+    seed: int = 0  # noise seed of the scored samples (and of the rendered grids)
+    batch_size: int = Field(100, ge=1)  # videos per forward pass when sampling and extracting features
+    k: int = Field(5, ge=1)  # neighbours for precision, recall, density and coverage (Naeem 2020: 5)
+    threshold: float = Field(0.8, gt=0, lt=1)  # digit probability at which a frame counts as recognisable
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # where to sample and extract features
+    render: RenderConfig = RenderConfig()

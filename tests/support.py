@@ -1,0 +1,30 @@
+"""Tiny configs for fast tests."""
+
+from __future__ import annotations
+
+from videogan.config import Config, config_from_dict
+
+TINY = {
+    "data": {"dataset": "bouncing_squares", "frame_size": 16, "frames": 8, "channels": 1},
+    "model": {
+        "generator": {"motion_dim": 16, "content_dim": 16, "width": 8, "max_width": 32},
+        "critic": {"widths": [8, 16, 32, 32]},
+    },
+    "train": {
+        "iterations": 12, "batch_size": 8,
+        "schedule": {"n_critic": 2, "burst_first": 1, "burst_steps": 4, "burst_every": 0},
+        "log_every": 1, "resume_every": 5, "snapshot_every": 5, "video_every": 1000,
+    },
+}
+
+
+def merge(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def tiny_config(**changes) -> Config:
+    """The tiny config with nested overrides, e.g. tiny_config(train={"loss": "basic"})."""
+    return config_from_dict(merge(TINY, changes))

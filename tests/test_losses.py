@@ -1,0 +1,34 @@
+import torch
+
+from videogan.losses import generator_loss, gradient_penalty
+
+
+def test_penalty_of_a_linear_critic_is_known():
+    w = torch.randn(1, 2, 3, 4, 4)
+    critic = lambda x: (x * w).flatten(1).sum(1)  # gradient w everywhere
+    real, fake = torch.randn(5, 2, 3, 4, 4), torch.randn(5, 2, 3, 4, 4)
+    penalty = gradient_penalty(critic, real, fake, torch.rand(5))
+    torch.testing.assert_close(penalty, (w.norm() - 1) ** 2)
+
+
+def test_penalty_of_a_quadratic_critic_is_taken_at_the_interpolates():
+    critic = lambda x: 0.5 * (x**2).flatten(1).sum(1)  # gradient x
+    real, fake = torch.randn(6, 1, 8, 4, 4), torch.randn(6, 1, 8, 4, 4)
+    eps = torch.rand(6)
+    mixed = eps.view(-1, 1, 1, 1, 1) * real + (1 - eps.view(-1, 1, 1, 1, 1)) * fake
+    expected = ((mixed.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    torch.testing.assert_close(gradient_penalty(critic, real, fake, eps), expected)
+
+
+def test_penalty_is_differentiable_in_the_critic_weights():
+    w = torch.randn(1, 1, 8, 4, 4, requires_grad=True)
+    critic = lambda x: (x * w).flatten(1).sum(1)
+    gradient_penalty(critic, torch.randn(3, 1, 8, 4, 4), torch.randn(3, 1, 8, 4, 4), torch.rand(3)).backward()
+    torch.testing.assert_close(w.grad, 2 * (w.norm() - 1) * w / w.norm())
+
+
+def test_generator_losses():
+    s = torch.tensor([0.0])
+    assert generator_loss("wgan-gp", torch.tensor([2.0])) == -2.0
+    torch.testing.assert_close(generator_loss("basic", s), -torch.log(torch.tensor(2.0)))  # log(1 - 1/2)
+    torch.testing.assert_close(generator_loss("alternative", s), torch.log(torch.tensor(2.0)))  # -log(1/2)

@@ -1,0 +1,81 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from support import tiny_config
+from videogan.losses import critic_loss, generator_loss
+from videogan.models import build_critic, build_generator
+from videogan.models.generator import decoder_widths
+from videogan.models.upsample import Upsample2x
+
+
+@pytest.mark.parametrize("frames,size,channels", [(8, 16, 1), (10, 32, 3), (12, 16, 3), (20, 64, 1), (16, 128, 1)])
+@pytest.mark.parametrize("lstm_input", ["frame", "noise", "none"])
+def test_generator_and_critic_shapes(frames, size, channels, lstm_input):
+    cfg = tiny_config(data={"frames": frames, "frame_size": size, "channels": channels},
+                      model={"generator": {"lstm_input": lstm_input}})
+    g, d = build_generator(cfg), build_critic(cfg)
+    video = g(g.sample_noise(2))
+    assert video.shape == (2, channels, frames, size, size)
+    assert video.abs().max() <= 1
+    assert d(video).shape == (2,)
+
+
+def test_full_size_defaults_match_the_original():
+    from videogan.config import Config
+
+    cfg = Config()
+    g = build_generator(cfg)
+    assert (cfg.data.frames, cfg.data.frame_size, cfg.train.batch_size) == (20, 64, 64)
+    assert g.noise_dim == 256 and g.lstm.hidden_size == 128
+    assert decoder_widths(64, 64, 512) == [512, 512, 256, 128, 64]
+    assert [m.out_channels for m in build_critic(cfg).features if isinstance(m, torch.nn.Conv3d)] == [64, 128, 256, 512]
+
+
+def test_lstm_forget_gate_starts_at_one():
+    g = build_generator(tiny_config())
+    assert torch.all(g.lstm.gate_shift[2] == 1.0)
+    assert torch.all(g.lstm.gate_shift[[0, 1, 3]] == 0.0)
+
+
+def test_content_code_is_fixed_and_motion_changes_frames():
+    g = build_generator(tiny_config(model={"generator": {"lstm_input": "none"}}))
+    z = g.sample_noise(1)
+    video = g(z)
+    assert not torch.allclose(video[:, :, 0], video[:, :, -1])  # the LSTM moves the state
+
+
+@pytest.mark.parametrize("cin,cout,size", [(4, 3, 1), (8, 5, 6), (3, 2, 7)])
+def test_fast_upsample_equals_transposed_convolution(cin, cout, size):
+    layer = Upsample2x(cin, cout)
+    x = torch.randn(2, cin, size, size + 1)
+    expected = F.conv_transpose2d(x, layer.weight, layer.bias, stride=2, padding=1)
+    torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["wgan-gp", "basic", "alternative"])
+def test_gradients_reach_the_lstm_under_every_loss(loss):
+    cfg = tiny_config(train={"loss": loss})
+    g, d = build_generator(cfg), build_critic(cfg)
+    scores = d(g(g.sample_noise(4, torch.Generator().manual_seed(0))))
+    generator_loss(loss, scores).backward()
+    for name, p in g.lstm.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_critic_loss_uses_one_logit_for_bce_losses():
+    real, fake = torch.tensor([3.0, 2.0]), torch.tensor([-2.0, -3.0])
+    assert critic_loss("basic", real, fake) < critic_loss("basic", fake, real)
+    labels = torch.tensor([0.8, 0.9])
+    assert critic_loss("alternative", real, fake, labels) > 0
+
+
+@pytest.mark.parametrize("scheme", ["glorot", "dcgan"])
+def test_initialisation_schemes(scheme):
+    d = build_critic(tiny_config(model={"init": scheme}))
+    w = d.features[0].weight
+    if scheme == "dcgan":
+        assert abs(w.std().item() - 0.02) < 0.005
+    else:
+        fan_in, fan_out = w.shape[1] * w[0, 0].numel(), w.shape[0] * w[0, 0].numel()
+        assert w.abs().max() <= (6 / (fan_in + fan_out)) ** 0.5

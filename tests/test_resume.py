@@ -1,0 +1,140 @@
+"""Kill-and-resume gives the same numbers; config changes start fresh; bad files are refused."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from support import tiny_config
+from videogan.data.batches import ClipBatches
+from videogan.sampling import load_generator
+from videogan.training import checkpoint
+from videogan.training.callbacks import Callback, JsonlLog
+from videogan.training.checkpoint import CheckpointError
+from videogan.training.loop import OutputPaths, Trainer, TrainingDiverged
+
+quiet = lambda *_: None  # noqa: E731
+
+
+class KillAt(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_log(self, step, metrics):
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+def train(tmp_path, clips, cfg, callbacks=(), **kw):
+    paths = OutputPaths.under(tmp_path)
+    trainer = Trainer(cfg, ClipBatches(clips, cfg.train.batch_size, cfg.frames), paths,
+                      [JsonlLog(paths.log), *callbacks], say=quiet, **kw)
+    return trainer, trainer.fit()
+
+
+def losses(tmp_path):
+    rows = [json.loads(line) for line in (tmp_path / "reports/train_log.jsonl").read_text().splitlines()]
+    return [(r["step"], r["loss_critic"], r["loss_generator"], r["wasserstein"]) for r in rows]
+
+
+def weights(path):
+    state = checkpoint.load(path)
+    return {**{f"g.{k}": v for k, v in state["generator"].items()}, **{f"d.{k}": v for k, v in state["critic"].items()}}
+
+
+@pytest.mark.parametrize("loss", ["wgan-gp", "alternative"])
+def test_killed_and_resumed_equals_unbroken_to_the_bit(tmp_path, squares, loss):
+    cfg = tiny_config(train={"loss": loss})
+    train(tmp_path / "a", squares, cfg)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "b", squares, cfg, [KillAt(8)])  # resume state was written at step 5
+    _, result = train(tmp_path / "b", squares, cfg)
+    assert result.resumed_from is not None and result.step == 12
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")
+    a, b = weights(tmp_path / "a/models/checkpoint.pt"), weights(tmp_path / "b/models/checkpoint.pt")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_more_iterations_resume_a_finished_run(tmp_path, squares):
+    train(tmp_path, squares, tiny_config(train={"iterations": 6}))
+    _, result = train(tmp_path, squares, tiny_config(train={"iterations": 8}))
+    assert result.resumed_from is not None
+    assert [s for s, *_ in losses(tmp_path)] == list(range(1, 9))
+
+
+def test_a_changed_learning_rate_starts_fresh(tmp_path, squares):
+    train(tmp_path, squares, tiny_config())
+    changed = tiny_config(train={"optim": {"critic": {"lr": 1e-3}}})
+    trainer, result = train(tmp_path, squares, changed)
+    assert result.resumed_from is None
+    assert [s for s, *_ in losses(tmp_path)] == list(range(1, 13))
+    assert len(list(trainer.paths.resume_dir.glob("*.pt"))) == 2
+
+
+def test_a_finished_run_with_the_same_config_starts_fresh(tmp_path, squares):
+    train(tmp_path, squares, tiny_config(train={"iterations": 4}))
+    _, again = train(tmp_path, squares, tiny_config(train={"iterations": 4}))
+    assert again.resumed_from is None
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_resume_state_is_a_clear_error(tmp_path, squares, damage):
+    cfg = tiny_config()
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, squares, cfg, [KillAt(7)])
+    (state,) = (tmp_path / ".videogan/resume").glob("*.pt")
+    data = state.read_bytes()
+    state.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not a checkpoint" * 10)
+    with pytest.raises(CheckpointError, match="unreadable.*truncated or corrupted"):
+        train(tmp_path, squares, cfg)
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_generator(state)
+
+
+def test_resume_refuses_a_different_architecture_naming_the_keys(tmp_path, squares):
+    train(tmp_path / "a", squares, tiny_config(train={"iterations": 2}))
+    wider = tiny_config(model={"generator": {"width": 16}, "critic": {"widths": [8, 16, 32, 64]}})
+    with pytest.raises(CheckpointError) as err:
+        train(tmp_path / "b", squares, wider, resume_from=tmp_path / "a/models/checkpoint.pt")
+    assert "model.generator.width: checkpoint 8 != config 16" in str(err.value)
+    assert "model.critic.widths" in str(err.value)
+
+
+def test_explicit_resume_with_a_new_learning_rate_uses_it(tmp_path, squares):
+    train(tmp_path / "a", squares, tiny_config(train={"iterations": 2}))
+    changed = tiny_config(train={"iterations": 4, "optim": {"decoder": {"lr": 5e-4}}})
+    trainer, result = train(tmp_path / "b", squares, changed, resume_from=tmp_path / "a/models/checkpoint.pt")
+    assert result.step == 4
+    assert trainer.state.optimizers["decoder"].param_groups[0]["lr"] == 5e-4
+
+
+def test_a_nan_loss_stops_before_the_update_and_keeps_the_last_good_state(tmp_path, squares):
+    poisoned = squares.astype(np.float32)
+    cfg = tiny_config()
+
+    class NanAfter(ClipBatches):
+        def batch(self, k):
+            x = super().batch(k)
+            return x * float("nan") if k >= 20 else x
+
+    paths = OutputPaths.under(tmp_path)
+    trainer = Trainer(cfg, NanAfter(poisoned.astype(np.uint8), 8, 8), paths, say=quiet)
+    with pytest.raises(TrainingDiverged, match="critic loss became nan at iteration"):
+        trainer.fit()
+    good = checkpoint.load(trainer.resume_path)
+    assert good["step"] == 5
+    assert all(torch.isfinite(v).all() for v in good["critic"].values())
+    assert all(torch.isfinite(p).all() for p in trainer.state.critic.parameters())
+    assert not paths.checkpoint.exists()
+
+
+def test_snapshots_are_generator_only_and_include_step_zero(tmp_path, squares):
+    train(tmp_path, squares, tiny_config())
+    names = sorted(p.name for p in (tmp_path / "models/snapshots").glob("*.pt"))
+    assert names == ["step_0000000.pt", "step_0000005.pt", "step_0000010.pt"]
+    snap = checkpoint.load(tmp_path / "models/snapshots/step_0000005.pt")
+    assert snap["kind"] == "generator" and "critic" not in snap
+    generator, _, step = load_generator(tmp_path / "models/snapshots/step_0000005.pt")
+    assert step == 5 and generator(generator.sample_noise(1)).shape == (1, 1, 8, 16, 16)

@@ -1,0 +1,25 @@
+"""Training from the clip store, with the library's own callbacks: the entry point of CLI and pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from videogan.config import Config
+from videogan.data.batches import open_training_batches
+from videogan.data.store import read_meta
+from videogan.training.callbacks import Callback, JsonlLog, ProgressBar, TensorBoardLog
+from videogan.training.loop import OutputPaths, Trainer, TrainResult
+
+
+def train_from_store(config: Config, store: str | Path, root: str | Path = ".", resume_from=None,
+                     tensorboard: bool = True, callbacks: list[Callback] = ()) -> TrainResult:
+    paths = OutputPaths.under(root)
+    meta = read_meta(store)
+    batches = open_training_batches(config, store, config.train.batch_size, config.train.seed,
+                                    config.train.num_workers)
+    own: list[Callback] = [JsonlLog(paths.log), ProgressBar()]
+    if tensorboard:
+        own.append(TensorBoardLog(paths.tensorboard))
+    trainer = Trainer(config, batches, paths, own + list(callbacks), data_digest=meta["digest"],
+                      resume_from=resume_from)
+    return trainer.fit()

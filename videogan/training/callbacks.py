@@ -1,0 +1,93 @@
+"""What the training loop reports, and to whom. The loop only calls these hooks (on rank 0);
+the pipeline adds its own (MLflow) without the library knowing about it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+
+class Callback:
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        """info: config, start_step, iterations, resumed (bool), training_hash, extra (a dict saved in
+        every checkpoint; a callback may store ids there, e.g. a tracking run id, to continue later)."""
+
+    def on_log(self, step: int, metrics: dict[str, float]) -> None: ...
+
+    def on_videos(self, step: int, videos: torch.Tensor) -> None:
+        """A fixed-noise batch (B, C, T, H, W) in [-1, 1], every `train.video_every` iterations."""
+
+    def on_snapshot(self, step: int, path: Path) -> None: ...
+
+    def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None: ...
+
+
+class JsonlLog(Callback):
+    """One JSON object per log step. On resume the lines past the resumed step are dropped, so the
+    file always reads as one unbroken run."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        kept = []
+        if info["resumed"] and self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    if json.loads(line)["step"] <= info["start_step"]:
+                        kept.append(line)
+                except (ValueError, KeyError):
+                    break  # a line cut by a kill ends the readable part
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        tmp.replace(self.path)
+
+    def on_log(self, step: int, metrics: dict[str, float]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+
+
+class TensorBoardLog(Callback):
+    def __init__(self, log_dir: str | Path, fps: int = 8):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(log_dir))
+        self.fps = fps
+
+    def on_log(self, step: int, metrics: dict[str, float]) -> None:
+        for name, value in metrics.items():
+            self.writer.add_scalar(f"train/{name}", value, step)
+
+    def on_videos(self, step: int, videos: torch.Tensor) -> None:
+        # add_video wants (N, T, C, H, W); values in [0, 1]
+        frames = ((videos.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 1, 3, 4)
+        self.writer.add_video("samples", frames, step, fps=self.fps)
+
+    def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None:
+        self.writer.flush()
+        self.writer.close()
+
+
+class ProgressBar(Callback):
+    def __init__(self, every: int = 1):
+        self.bar: tqdm | None = None
+
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        self.bar = tqdm(total=info["iterations"], initial=info["start_step"], desc="train", unit="it",
+                        dynamic_ncols=True)
+
+    def on_log(self, step: int, metrics: dict[str, float]) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(step - self.bar.n)
+        shown = {k: metrics[k] for k in ("loss_critic", "loss_generator", "wasserstein") if k in metrics}
+        self.bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()})
+
+    def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.close()

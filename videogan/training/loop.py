@@ -1,0 +1,277 @@
+"""The training loop: critic bursts, generator steps, logging, snapshots, resume.
+
+    trainer = Trainer(config, batches, OutputPaths.under("."), callbacks=[...])
+    result = trainer.fit()
+
+Started again with the same config (same training hash) it resumes from
+`.videogan/resume/<hash>.pt` as long as that state's step is below
+`train.iterations`; `resume_from=FILE` resumes from a chosen full checkpoint,
+refusing one whose architecture differs. A non-finite loss stops training
+before the optimiser step, so the last saved state stays good.
+Multi-GPU: `torchrun --nproc_per_node=N -m videogan.cli train` (see distributed.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from videogan.config import Config, training_hash
+from videogan.training import checkpoint
+from videogan.training.callbacks import Callback
+from videogan.training.distributed import (Rank, all_ranks_agree, average_gradients,
+                                           broadcast_parameters, init_from_env, resolve_device)
+from videogan.training.optim import clip_gradients, grad_norm
+from videogan.training.schedule import instance_noise_sigma, run_until, scheduled_critic_steps
+from videogan.training.state import GROUPS, TrainingState
+from videogan.training.steps import (StepSetup, critic_step_loss, draw, generator_step_loss,
+                                     step_generator)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    checkpoint: Path
+    snapshots: Path
+    resume_dir: Path
+    log: Path
+    tensorboard: Path
+
+    @classmethod
+    def under(cls, root: str | Path) -> "OutputPaths":
+        root = Path(root)
+        return cls(root / "models/checkpoint.pt", root / "models/snapshots", root / ".videogan/resume",
+                   root / "reports/train_log.jsonl", root / "reports/tensorboard")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    step: int
+    checkpoint: Path
+    resumed_from: Path | None
+    metrics: dict[str, float]
+
+
+class Trainer:
+    def __init__(self, config: Config, batches, paths: OutputPaths, callbacks: list[Callback] = (),
+                 data_digest: str = "", resume_from: str | Path | None = None, rank: Rank | None = None,
+                 say=print):
+        self.config, self.batches, self.paths = config, batches, paths
+        self.callbacks = list(callbacks)
+        self.hash = training_hash(config, data_digest)
+        self.resume_from = Path(resume_from) if resume_from else None
+        self.device = resolve_device(config.train.device)
+        self.rank = rank or init_from_env(self.device)
+        self.say = say if self.rank.is_main else (lambda *_: None)
+        if config.train.batch_size % self.rank.world:
+            raise ValueError(f"train.batch_size {config.train.batch_size} must divide by the "
+                             f"{self.rank.world} processes")
+        if self.device.type == "cuda" and config.train.tf32:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        self.state = TrainingState.fresh(config, self.device)
+        self.setup = StepSetup.of(self.state.generator, self.state.critic, config.train.loss,
+                                  config.train.gp_lambda)
+        self.generator_fn, self.critic_fn = self._maybe_compiled()
+
+    @property
+    def resume_path(self) -> Path:
+        return self.paths.resume_dir / f"{self.hash}.pt"
+
+    # ------------------------------------------------------------------ setup
+    def _maybe_compiled(self):
+        if not self.config.train.compile:
+            return self.state.generator, self.state.critic
+        return torch.compile(self.state.generator), torch.compile(self.state.critic)
+
+    def _autocast(self):
+        if self.config.train.amp == "bf16" and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _restore(self) -> Path | None:
+        iterations = self.config.train.iterations
+        if self.resume_from is not None:
+            state = checkpoint.load(self.resume_from, kinds=("full",))
+            self.state.restore(state, self.resume_from, same_config=state.get("training_hash") == self.hash)
+            return self.resume_from
+        if not self.resume_path.exists():
+            self.say(f"starting fresh: no resume state for this config ({self.resume_path})")
+            return None
+        state = checkpoint.load(self.resume_path, kinds=("full",))
+        if state["step"] >= iterations:
+            self.say(f"starting fresh: the resume state is at step {state['step']}, "
+                     f"not below train.iterations={iterations}")
+            return None
+        self.state.restore(state, self.resume_path, same_config=True)
+        self.say(f"resuming from step {state['step']} ({self.resume_path})")
+        return self.resume_path
+
+    # ------------------------------------------------------------------- steps
+    def _critic_step(self, real: torch.Tensor, sigma: float, want_norm: bool) -> tuple[float, dict]:
+        s, counters = self.state, self.state.counters
+        gen = step_generator(self.config.train.seed, "critic", counters.batches, self.device)
+        d = draw(self.setup, self.config.train.batch_size, sigma, gen, critic_step=True)
+        d = d.shard(self.rank.rank, self.rank.world)
+        s.optimizers["critic"].zero_grad(set_to_none=True)
+        with self._autocast():
+            loss, stats = critic_step_loss(s.generator, s.critic, real, d, self.setup, self.critic_fn)
+        self._check_finite("critic", loss)
+        loss.backward()
+        params = s.params("critic")
+        average_gradients(params, self.rank)
+        if want_norm:
+            stats["grad_norm_critic"] = grad_norm(params)
+        clip_gradients(params, self.config.train.clip.critic, self.config.train.clip.mode)
+        s.optimizers["critic"].step()
+        counters.batches += 1
+        return float(loss.detach()), stats
+
+    def _generator_step(self, sigma: float, want_norm: bool) -> tuple[float, dict]:
+        s, counters = self.state, self.state.counters
+        gen = step_generator(self.config.train.seed, "generator", counters.generator_steps, self.device)
+        d = draw(self.setup, self.config.train.batch_size, sigma, gen, critic_step=False)
+        d = d.shard(self.rank.rank, self.rank.world)
+        for g in ("decoder", "lstm"):
+            s.optimizers[g].zero_grad(set_to_none=True)
+        s.critic.requires_grad_(False)
+        try:
+            with self._autocast():
+                loss = generator_step_loss(s.generator, s.critic, d, self.setup, self.generator_fn, self.critic_fn)
+            self._check_finite("generator", loss)
+            loss.backward()
+        finally:
+            s.critic.requires_grad_(True)
+        stats = {}
+        for g in ("decoder", "lstm"):
+            params = s.params(g)
+            average_gradients(params, self.rank)
+            if want_norm:
+                stats[f"grad_norm_{g}"] = grad_norm(params)
+            clip_gradients(params, getattr(self.config.train.clip, g), self.config.train.clip.mode)
+            s.optimizers[g].step()
+        counters.generator_steps += 1
+        return float(loss.detach()), stats
+
+    def _check_finite(self, network: str, loss: torch.Tensor) -> None:
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"the {network} loss became {value} at iteration {self.state.counters.step}; "
+                f"training stopped before the update, the last good state is {self.resume_path}. "
+                "Lower the learning rates or gradient-clipping norms, or raise train.gp_lambda."
+            )
+
+    def _iteration(self, stream, want_log: bool) -> dict[str, float]:
+        step, sched = self.state.counters.step, self.config.train.schedule
+        sigma = instance_noise_sigma(self.config.train.instance_noise, step)
+        collected: list[dict] = []
+
+        def critic_once(i: int) -> float:
+            real = next(stream).to(self.device, non_blocking=True)
+            real = real.chunk(self.rank.world)[self.rank.rank]
+            loss, stats = self._critic_step(real, sigma, want_norm=want_log)
+            collected.append(stats)
+            return all_ranks_agree(self.rank, loss, self.device)
+
+        def generator_once(i: int) -> float:
+            loss, stats = self._generator_step(sigma, want_norm=want_log)
+            collected.append(stats)
+            return all_ranks_agree(self.rank, loss, self.device)
+
+        critic = run_until(critic_once, scheduled_critic_steps(sched, step), sched.critic_threshold,
+                           sched.critic_max_steps)
+        generator = run_until(generator_once, 1, sched.generator_threshold, sched.generator_max_steps)
+        for s in self.state.schedulers.values():
+            s.step()
+        self.state.counters.step += 1
+        if not want_log:
+            return {}
+        return self._summarise(critic, generator, collected, sigma)
+
+    def _summarise(self, critic, generator, collected: list[dict], sigma: float) -> dict[str, float]:
+        metrics = {"loss_critic": critic.last_loss, "loss_generator": generator.last_loss,
+                   "critic_steps": critic.steps, "generator_steps": generator.steps, "sigma": sigma}
+        w = [float(c["wasserstein"]) for c in collected if "wasserstein" in c]
+        metrics["wasserstein"] = sum(w) / len(w)
+        gp = [float(c["gradient_penalty"]) for c in collected if "gradient_penalty" in c]
+        if gp:
+            metrics["gradient_penalty"] = sum(gp) / len(gp)
+        for c in collected:
+            metrics.update({k: v for k, v in c.items() if k.startswith("grad_norm")})
+        for g in GROUPS:
+            metrics[f"lr_{g}"] = self.state.optimizers[g].param_groups[0]["lr"]
+        return metrics
+
+    # --------------------------------------------------------------- outputs
+    def _emit(self, hook: str, *args) -> None:
+        if self.rank.is_main:
+            for cb in self.callbacks:
+                getattr(cb, hook)(*args)
+
+    def _save_snapshot(self) -> None:
+        step = self.state.counters.step
+        path = self.paths.snapshots / f"step_{step:07d}.pt"
+        checkpoint.save_atomic(self.state.generator_state(), path)
+        self._emit("on_snapshot", step, path)
+
+    @torch.no_grad()
+    def _emit_videos(self) -> None:
+        g = self.state.generator
+        noise = g.sample_noise(8, torch.Generator().manual_seed(self.config.train.seed), self.device)
+        self._emit("on_videos", self.state.counters.step, g(noise).cpu())
+
+    def _periodic_outputs(self) -> None:
+        step, train = self.state.counters.step, self.config.train
+        if not self.rank.is_main:
+            return
+        if step % train.snapshot_every == 0:
+            self._save_snapshot()
+        if step % train.resume_every == 0:
+            checkpoint.save_atomic(self.state.full_state(self.hash), self.resume_path)
+        if step % train.video_every == 0:
+            self._emit_videos()
+
+    def _videos_seen(self) -> int:
+        """Generated videos so far: one batch per critic step and per generator step."""
+        c = self.state.counters
+        return (c.batches + c.generator_steps) * self.config.train.batch_size
+
+    # ------------------------------------------------------------------- run
+    def fit(self) -> TrainResult:
+        resumed = self._restore()
+        for module in (self.state.generator, self.state.critic):
+            broadcast_parameters(module, self.rank)
+        counters, train = self.state.counters, self.config.train
+        self._emit("on_train_start", {
+            "config": self.config, "start_step": counters.step, "iterations": train.iterations,
+            "resumed": resumed is not None, "training_hash": self.hash, "extra": self.state.extra})
+        if resumed is None and self.rank.is_main:
+            self._save_snapshot()
+            self._emit_videos()
+        stream = self.batches.stream(start=counters.batches)
+        metrics: dict[str, float] = {}
+        tick, done_at_tick, videos_at_tick = time.perf_counter(), counters.step, self._videos_seen()
+        while counters.step < train.iterations:
+            want_log = (counters.step + 1) % train.log_every == 0 or counters.step + 1 == train.iterations
+            logged = self._iteration(stream, want_log)
+            if want_log:
+                elapsed = time.perf_counter() - tick
+                metrics = {**logged, "it_per_s": (counters.step - done_at_tick) / elapsed,
+                           "videos_per_s": (self._videos_seen() - videos_at_tick) / elapsed}
+                self._emit("on_log", counters.step, metrics)
+                tick, done_at_tick, videos_at_tick = time.perf_counter(), counters.step, self._videos_seen()
+            self._periodic_outputs()
+        if self.rank.is_main:
+            full = self.state.full_state(self.hash)
+            checkpoint.save_atomic(full, self.paths.checkpoint)
+            checkpoint.save_atomic(full, self.resume_path)
+        self._emit("on_train_end", self.paths.checkpoint, metrics)
+        return TrainResult(counters.step, self.paths.checkpoint, resumed, metrics)

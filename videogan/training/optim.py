@@ -1,0 +1,45 @@
+"""Optimisers per parameter group (critic, decoder, LSTM), learning-rate decay, gradient clipping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from videogan.config import OptimizerConfig
+
+
+def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    params = list(params)
+    if cfg.type == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """Exponential decay per generator iteration; gamma 1 (constant) when `lr_decay` is null."""
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay or 1.0)
+
+
+def grad_norm(params: Iterable[nn.Parameter]) -> float:
+    """Total L2 norm of the gradients of `params` (0 when none has a gradient)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+
+
+def clip_gradients(params: Iterable[nn.Parameter], max_norm: float, mode: str) -> None:
+    """`per_parameter`: each tensor's gradient scaled to norm <= max_norm on its own (the original's
+    choice: a global norm let the decoder's large gradients starve the LSTM); `global`: the total norm."""
+    with_grad = [p for p in params if p.grad is not None]
+    if not with_grad or mode == "none":
+        return
+    if mode == "global":
+        torch.nn.utils.clip_grad_norm_(with_grad, max_norm)
+        return
+    grads = [p.grad for p in with_grad]
+    norms = torch._foreach_norm(grads)
+    scales = [torch.clamp(max_norm / (n + 1e-6), max=1.0) for n in norms]
+    torch._foreach_mul_(grads, scales)
