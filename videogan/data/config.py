@@ -48,7 +48,7 @@ class PacmanEmulator(Strict):
     turn_probability: float = Field(0.05, ge=0, le=1)  # chance per recorded frame of asking for a perpendicular turn
     episode_frames: int = Field(2000, ge=1)  # recorded frames per episode at most (losing the game ends it sooner)
     crop: Crop = PLAYFIELD  # top, bottom, left, right of the screen kept
-    motion_threshold: float = Field(2e-4, ge=0)  # drop clips whose mean squared frame change (pixels in [-1, 1]) is lower
+    motion_threshold: float = Field(1e-3, ge=0)  # min mean squared frame change ([-1, 1] px) of a kept clip
     train_clips: int = Field(5000, ge=1)  # clips in the train split
     val_clips: int = Field(500, ge=1)  # clips in the validation split
     test_clips: int = Field(2000, ge=1)  # clips in the test split
@@ -60,7 +60,7 @@ class PacmanFolder(Strict):
     md5: str | None = None  # of that archive; null skips the check (a warning says so)
     val_fraction: float = Field(0.1, gt=0, lt=1)  # share of the Train episodes held out for validation
     crop: Crop = PLAYFIELD  # top, bottom, left, right of the 210x160 frames kept
-    motion_threshold: float = Field(2e-4, ge=0)  # drop clips whose mean squared frame change (pixels in [-1, 1]) is lower
+    motion_threshold: float = Field(1e-3, ge=0)  # min mean squared frame change ([-1, 1] px) of a kept clip
 
 
 class BouncingSquares(Strict):

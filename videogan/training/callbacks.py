@@ -66,6 +66,8 @@ class TensorBoardLog(Callback):
     def on_videos(self, step: int, videos: torch.Tensor) -> None:
         # add_video wants (N, T, C, H, W); values in [0, 1]
         frames = ((videos.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 1, 3, 4)
+        if frames.shape[2] == 1:
+            frames = frames.expand(-1, -1, 3, -1, -1)  # moviepy's GIF writer wants RGB
         self.writer.add_video("samples", frames, step, fps=self.fps)
 
     def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None:

@@ -1,0 +1,141 @@
+"""Time the training steps and compare their FLOP rate with a plain matrix multiply.
+
+    python benchmarks/train_step.py [--profiles full demo] [--repeats 3] [--device cpu]
+
+For each profile (`full`: the library defaults; `demo`: params.yaml) and each step
+(critic without the penalty, critic with it, generator), FLOPs are counted with
+torch.utils.flop_counter on the reference operators (transposed convolutions as
+such), the step is timed on the code the loop runs, and the achieved rate is
+printed as a fraction of a large float32 matmul's rate measured in the same
+process, so the ratios hold on a noisy machine. `--naive` also times the
+decoder with PyTorch's ConvTranspose2d.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from videogan.config import Config, load_config
+from videogan.models.upsample import Upsample2x
+from videogan.training.state import TrainingState
+from videogan.training.steps import StepSetup, critic_step_loss, draw, generator_step_loss, step_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def matmul_rate(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    return 2 * n**3 / timed(lambda: a @ b, repeats, device)
+
+
+def timed(fn, repeats: int, device: torch.device) -> float:
+    fn()
+    sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def step_functions(config: Config, device: torch.device):
+    state = TrainingState.fresh(config, device)
+    g, d = state.generator, state.critic
+    batch = config.train.batch_size
+    real = torch.rand(batch, *StepSetup.of(g, d, "wgan-gp", 0).video_shape, device=device) * 2 - 1
+
+    def critic(penalty: bool):
+        setup = StepSetup.of(g, d, "wgan-gp", config.train.gp_lambda if penalty else 0.0)
+        draws = draw(setup, batch, 0.1, step_generator(0, "critic", 0, device), True)
+
+        def run():
+            d.zero_grad(set_to_none=True)
+            loss, _ = critic_step_loss(g, d, real, draws, setup)
+            loss.backward()
+        return run
+
+    def generator():
+        setup = StepSetup.of(g, d, "wgan-gp", 0.0)
+        draws = draw(setup, batch, 0.1, step_generator(0, "generator", 0, device), False)
+
+        def run():
+            g.zero_grad(set_to_none=True)
+            d.requires_grad_(False)
+            generator_step_loss(g, d, draws, setup).backward()
+            d.requires_grad_(True)
+        return run
+
+    return g, {"critic": critic(False), "critic+penalty": critic(True), "generator": generator()}
+
+
+def set_fast_upsample(module: torch.nn.Module, fast: bool) -> None:
+    for m in module.modules():
+        if isinstance(m, Upsample2x):
+            m.fast = fast
+
+
+class FlopCount(TorchDispatchMode):
+    """torch.utils.flop_counter's formulas without its module tracker, which rejects autograd.grad."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
+def count_flops(generator, fn) -> int:
+    set_fast_upsample(generator, False)
+    with FlopCount() as counter:
+        fn()
+    set_fast_upsample(generator, True)
+    return counter.total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profiles", nargs="+", default=["full", "demo"], choices=["full", "demo"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--naive", action="store_true", help="also time PyTorch's ConvTranspose2d decoder")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    peak = matmul_rate(device)
+    print(f"device {device}, {torch.get_num_threads()} threads; float32 matmul 2048^2: {peak / 1e9:.1f} GFLOP/s")
+    print(f"{'profile':8} {'step':16} {'GFLOP':>8} {'ms':>9} {'GFLOP/s':>9} {'of matmul':>10}")
+    for profile in args.profiles:
+        config = Config() if profile == "full" else load_config(ROOT / "params.yaml")
+        generator, steps = step_functions(config, device)
+        for name, fn in steps.items():
+            flops = count_flops(generator, fn)
+            variants = [("", True)] + ([(" (naive)", False)] if args.naive and name != "critic" else [])
+            for label, fast in variants:
+                set_fast_upsample(generator, fast)
+                seconds = timed(fn, args.repeats, device)
+                set_fast_upsample(generator, True)
+                rate = flops / seconds
+                print(f"{profile:8} {name + label:16} {flops / 1e9:8.2f} {seconds * 1e3:9.1f} "
+                      f"{rate / 1e9:9.1f} {rate / peak:10.2f}")
+
+
+if __name__ == "__main__":
+    main()

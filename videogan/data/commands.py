@@ -1,0 +1,59 @@
+"""`videogan download` and `videogan preprocess` (registered in videogan/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+PARAMS = Annotated[Path, typer.Option("--params", help="params file (missing keys take the full-size defaults)")]
+SET = Annotated[list[str] | None, typer.Option("--set", help="override a params key, e.g. data.frames=16")]
+RAW = Annotated[Path, typer.Option("--raw", help="folder for downloaded files")]
+OUT = Annotated[Path, typer.Option("--out", help="folder of the clip store")]
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(1)
+
+
+def _load(params: Path, overrides: list[str] | None):
+    from videogan.config import ConfigError, load_config
+
+    try:
+        return load_config(params, overrides or [])
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def download(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW = Path("data/raw")) -> None:
+    """Fetch the published file data.dataset needs (nothing for the generated sources)."""
+    from videogan.data.archive import ArchiveError
+    from videogan.data.download import DownloadError, download_dataset
+
+    config = _load(params, set_)
+    try:
+        got = download_dataset(config.data, raw)
+    except (DownloadError, ArchiveError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{config.data.dataset}: " + (f"ready at {got}" if got else "nothing to download"))
+
+
+def preprocess(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW = Path("data/raw"),
+               out: OUT = Path("data/processed")) -> None:
+    """Build the clip store ({train,val,test}.npy, labels, meta.json) from data.dataset."""
+    from videogan.data.errors import SourceError
+    from videogan.data.preprocess import prepare
+
+    config = _load(params, set_)
+    started = time.perf_counter()
+    try:
+        meta = prepare(config, raw, out)
+    except SourceError as exc:
+        _fail(str(exc))
+    sizes = json.dumps(meta["sizes"])
+    typer.echo(f"{meta['source']}: clip store at {out}, clips {sizes}, shape {meta['shapes']['train'][1:]}, "
+               f"digest {meta['digest']} ({time.perf_counter() - started:.1f} s)")

@@ -1,0 +1,167 @@
+"""The clip store: `{train,val,test}.npy` uint8 (N, T, H, W, C), optional `{split}_labels.npz`, `meta.json`.
+
+A store is valid only while meta.json exists and agrees with the arrays. `write_store` removes the old
+meta.json first, moves the new files into place, and writes meta.json last, so a store interrupted
+half-way is refused rather than read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+FORMAT = 1
+REBUILD = "rebuild it with `videogan preprocess` (or `dvc repro preprocess`)"
+
+
+class StoreError(RuntimeError):
+    """A clip store that is missing, truncated or disagrees with its meta.json."""
+
+
+def write_store(out_dir: str | Path, splits: dict[str, np.ndarray],
+                labels: dict[str, dict[str, np.ndarray]] | None, meta: dict) -> dict:
+    """Write the splits (and labels) atomically; returns meta with shapes, sizes and digest added."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = labels or {}
+    _check_arrays(splits, labels)
+    for stale in out.glob(".tmp-*"):  # left by a writer that was killed
+        stale.unlink()
+    meta = {**meta, "format": FORMAT, "dtype": "uint8",
+            "shapes": {s: list(a.shape) for s, a in splits.items()},
+            "sizes": {s: int(len(a)) for s, a in splits.items()},
+            "labels": {s: sorted(lab) for s, lab in labels.items()},
+            "digest": content_digest(splits, labels)}
+    writers = {f"{s}.npy": (lambda f, a=a: np.save(f, a)) for s, a in splits.items()}
+    writers.update({f"{s}_labels.npz": (lambda f, lab=lab: np.savez(f, **lab)) for s, lab in labels.items()})
+    writers["meta.json"] = lambda f: f.write(json.dumps(meta, indent=2).encode())
+    staged: dict[str, str] = {}
+    try:
+        for name, write in writers.items():
+            staged[name] = _stage(out, write)
+        _swap_in(out, staged)
+    finally:
+        for tmp in staged.values():
+            Path(tmp).unlink(missing_ok=True)
+    return meta
+
+
+def _swap_in(out: Path, staged: dict[str, str]) -> None:
+    """Invalidate the old store, move the new files into place, meta.json last."""
+    (out / "meta.json").unlink(missing_ok=True)
+    for old in [f"{s}.npy" for s in SPLITS] + [f"{s}_labels.npz" for s in SPLITS]:
+        if old not in staged:
+            (out / old).unlink(missing_ok=True)
+    for name in sorted(staged, key=lambda n: n == "meta.json"):
+        os.replace(staged[name], out / name)
+
+
+def _check_arrays(splits: dict[str, np.ndarray], labels: dict[str, dict[str, np.ndarray]]) -> None:
+    unknown = set(splits) - set(SPLITS) or set(labels) - set(splits)
+    if unknown:
+        raise ValueError(f"unknown splits {sorted(unknown)}; splits are {SPLITS}")
+    for name, arr in splits.items():
+        if arr.dtype != np.uint8 or arr.ndim != 5 or len(arr) == 0:
+            raise ValueError(f"split {name}: need uint8 (N, T, H, W, C) with N > 0, got {arr.dtype} {arr.shape}")
+        if arr.shape[1:] != next(iter(splits.values())).shape[1:]:
+            raise ValueError(f"split {name}: clip shape {arr.shape[1:]} differs from the other splits")
+    for name, lab in labels.items():
+        for key, value in lab.items():
+            if len(value) != len(splits[name]):
+                raise ValueError(f"labels {name}.{key}: {len(value)} rows for {len(splits[name])} clips")
+
+
+def _stage(out: Path, write) -> str:
+    """Write through `write(file)` to a temporary file in `out`, flushed to disk; returns its path."""
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def content_digest(splits: dict[str, np.ndarray], labels: dict[str, dict[str, np.ndarray]] | None) -> str:
+    """sha256 over every split's and label's name, dtype, shape and bytes."""
+    h = hashlib.sha256()
+    items = [(s, splits[s]) for s in sorted(splits)]
+    items += [(f"{s}_labels.{k}", v) for s in sorted(labels or {}) for k, v in sorted(labels[s].items())]
+    for name, arr in items:
+        h.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
+        flat = arr.reshape(len(arr), int(np.prod(arr.shape[1:])))
+        for rows in range(0, len(flat), 256):
+            h.update(np.ascontiguousarray(flat[rows : rows + 256]).data)
+    return h.hexdigest()[:32]
+
+
+def read_meta(store_dir: str | Path) -> dict:
+    path = Path(store_dir) / "meta.json"
+    if not path.exists():
+        raise StoreError(f"no clip store at {store_dir} ({path.name} is missing): {REBUILD}")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{path} is not valid JSON ({exc}): {REBUILD}") from None
+    if meta.get("format") != FORMAT or "shapes" not in meta:
+        raise StoreError(f"{path} is from another store format: {REBUILD}")
+    return meta
+
+
+def open_split(store_dir: str | Path, split: str) -> np.ndarray:
+    """The split as a read-only memory map, after checking it against meta.json."""
+    meta = read_meta(store_dir)
+    if split not in meta["shapes"]:
+        raise StoreError(f"the store at {store_dir} has no split {split!r} (it has {sorted(meta['shapes'])})")
+    path = Path(store_dir) / f"{split}.npy"
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except FileNotFoundError:
+        raise StoreError(f"{path} is missing: {REBUILD}") from None
+    except ValueError as exc:
+        raise StoreError(f"{path} is truncated or corrupt ({exc}): {REBUILD}") from None
+    expected = tuple(meta["shapes"][split])
+    if arr.dtype != np.uint8 or arr.shape != expected:
+        raise StoreError(f"{path} holds {arr.dtype} {arr.shape} but meta.json says uint8 {expected}: {REBUILD}")
+    if arr.offset + arr.nbytes != path.stat().st_size:
+        raise StoreError(f"{path} has {path.stat().st_size - arr.offset - arr.nbytes} bytes more than "
+                         f"its header says: {REBUILD}")
+    return arr
+
+
+def load_labels(store_dir: str | Path, split: str) -> dict[str, np.ndarray] | None:
+    """The split's labels, or None when the source has none."""
+    meta = read_meta(store_dir)
+    keys = meta.get("labels", {}).get(split)
+    if not keys:
+        return None
+    path = Path(store_dir) / f"{split}_labels.npz"
+    try:
+        with np.load(path) as npz:
+            labels = {k: npz[k] for k in keys}
+    except (OSError, KeyError, ValueError) as exc:
+        raise StoreError(f"{path} is missing or unreadable ({exc}): {REBUILD}") from None
+    rows = meta["sizes"][split]
+    bad = [k for k, v in labels.items() if len(v) != rows]
+    if bad:
+        raise StoreError(f"{path}: labels {bad} do not have one row per clip ({rows}): {REBUILD}")
+    return labels
+
+
+def verify_store(store_dir: str | Path) -> dict:
+    """Recompute the content digest (reads everything) and compare it with meta.json; returns meta."""
+    meta = read_meta(store_dir)
+    splits = {s: open_split(store_dir, s) for s in meta["shapes"]}
+    labels = {s: lab for s in splits if (lab := load_labels(store_dir, s)) is not None}
+    if content_digest(splits, labels) != meta["digest"]:
+        raise StoreError(f"the clip store at {store_dir} does not match the digest in meta.json: {REBUILD}")
+    return meta
