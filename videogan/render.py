@@ -1,14 +1,27 @@
-"""Video grids and GIF files."""
+"""Video grids, GIF files, and the report renders (`videogan render`).
+
+GIFs are written frame by frame with one shared palette: grey frames use the
+identity grey palette (they read back exactly), RGB frames one palette
+quantised over all frames together. Every frame is written, even one equal to
+the one before (Pillow's GIF saver merges those, which would shorten static
+videos).
+"""
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import tempfile
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import torch
+from PIL import GifImagePlugin, Image
 
 from videogan.data.batches import to_clips
+
+GREY_PALETTE = bytes(v for level in range(256) for v in (level, level, level))
 
 
 def video_grid(videos: torch.Tensor | np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
@@ -25,12 +38,168 @@ def video_grid(videos: torch.Tensor | np.ndarray, ncol: int | None = None, pad: 
     return grid
 
 
-def save_gif(frames: np.ndarray, path: str | Path, fps: int = 8) -> Path:
-    """Frames (T, H, W, C) uint8 -> an endlessly looping GIF with exactly T frames."""
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarray:
+    """Two frame sequences (T, H, W, C) next to each other, separated by a white bar; heights padded."""
+    height = max(left.shape[1], right.shape[1])
+    pad = lambda f: np.pad(f, ((0, 0), (0, height - f.shape[1]), (0, 0), (0, 0)))  # noqa: E731
+    bar = np.full((left.shape[0], height, gap, left.shape[3]), 255, np.uint8)
+    return np.concatenate([pad(left), bar, pad(right)], axis=2)
+
+
+def _indexed(frames: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """(T, H, W, C) uint8 -> palette indices (T, H, W) and a 256-colour palette shared by all frames."""
+    if frames.shape[-1] == 1:
+        return frames[..., 0], GREY_PALETTE
+    t, h, w, _ = frames.shape
+    stacked = Image.fromarray(np.ascontiguousarray(frames).reshape(t * h, w, 3))
+    quantised = stacked.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    palette = bytes(quantised.getpalette()[:768]).ljust(768, b"\0")
+    return np.asarray(quantised).reshape(t, h, w), palette
+
+
+def gif_bytes(frames: np.ndarray, fps: int = 8) -> bytes:
+    """Frames (T, H, W, C) uint8, C in {1, 3} -> an endlessly looping GIF with exactly T frames."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] not in (1, 3):
+        raise ValueError(f"frames must be uint8 (T, H, W, 1 or 3), got {frames.dtype} {frames.shape}")
+    indices, palette = _indexed(frames)
+    images = []
+    for index in indices:
+        image = Image.fromarray(np.ascontiguousarray(index))
+        image.putpalette(palette)  # an "L" image with a palette becomes "P"
+        images.append(image)
+    duration = round(1000 / fps)
+    header, _ = GifImagePlugin.getheader(images[0], None, {"loop": 0, "duration": duration})
+    out = io.BytesIO()
+    out.write(b"".join(header))
+    for image in images:  # Pillow's own saver would merge equal consecutive frames
+        out.write(b"".join(GifImagePlugin.getdata(image, (0, 0), duration=duration, disposal=1)))
+    out.write(b";")
+    return out.getvalue()
+
+
+def _write_atomic(data: bytes, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames = frames[..., 0] if frames.shape[-1] == 1 else frames
-    tmp = path.with_name(f".{path.name}.tmp")
-    iio.imwrite(tmp, frames, extension=".gif", duration=1000 / fps, loop=0)
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+def save_gif(frames: np.ndarray, path: str | Path, fps: int = 8) -> Path:
+    """Frames (T, H, W, C) uint8 -> an endlessly looping GIF with exactly T frames, written atomically."""
+    return _write_atomic(gif_bytes(frames, fps), path)
+
+
+# ------------------------------------------------------------------ generator renders
+@torch.no_grad()
+def render_noise(generator, noise: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Videos (n, C, T, H, W) for the given noise rows."""
+    device = next(generator.parameters()).device
+    return torch.cat([generator(noise[i : i + batch_size].to(device)).cpu()
+                      for i in range(0, len(noise), batch_size)])
+
+
+def fixed_noise(generator, n: int, seed: int) -> torch.Tensor:
+    return generator.sample_noise(n, torch.Generator().manual_seed(seed))
+
+
+def interpolation_noise(generator, rows: int, steps: int, seed: int) -> torch.Tensor:
+    """(rows * steps, D): each row walks linearly from one noise vector to another, ends included."""
+    ends = fixed_noise(generator, 2 * rows, seed)
+    start, end = ends[:rows, None], ends[rows:, None]
+    alpha = torch.linspace(0, 1, steps)[None, :, None]
+    return ((1 - alpha) * start + alpha * end).flatten(0, 1)
+
+
+def snapshot_paths(folder: str | Path, max_rows: int = 12) -> list[Path]:
+    """The step_NNNNNNN.pt snapshots in step order, thinned evenly (first and last kept) to max_rows."""
+    paths = sorted(Path(folder).glob("step_*.pt"))
+    if len(paths) <= max_rows:
+        return paths
+    keep = np.unique(np.linspace(0, len(paths) - 1, max_rows).round().astype(int))
+    return [paths[i] for i in keep]
+
+
+# ------------------------------------------------------------------ training curves
+def read_log(path: str | Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise ValueError(f"{path}:{number} is not a JSON object; the training log is damaged") from None
+    return rows
+
+
+def plot_training_curves(log: str | Path, path: str | Path) -> Path:
+    """One panel per numeric key of the training log (against `step`), as a PNG."""
+    from matplotlib.figure import Figure
+
+    rows = [r for r in read_log(log) if isinstance(r.get("step"), (int, float))]
+    keys = sorted({k for r in rows for k, v in r.items()
+                   if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    if not keys:
+        raise ValueError(f"{log} has no numeric series to plot")
+    ncol = min(3, len(keys))
+    nrow = -(-len(keys) // ncol)
+    figure = Figure(figsize=(4.5 * ncol, 2.8 * nrow), layout="constrained")
+    for i, key in enumerate(keys):
+        axis = figure.add_subplot(nrow, ncol, i + 1)
+        points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+        axis.plot(*zip(*points), linewidth=1)
+        axis.set_title(key, fontsize=9)
+        axis.set_xlabel("step", fontsize=8)
+        axis.tick_params(labelsize=7)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return _write_atomic(buffer.getvalue(), path)
+
+
+# ------------------------------------------------------------------ videogan render
+def render_reports(config, store_dir: str | Path, checkpoint: str | Path, snapshots: str | Path,
+                   log: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write samples.gif, real_vs_generated.gif, interpolation.gif, snapshots.gif and training_curves.png.
+
+    The last two are skipped (with a note) when there are no snapshots or no training log.
+    """
+    import sys
+
+    from videogan.data.store import open_split
+    from videogan.metrics.fit import resolve_device
+    from videogan.sampling import load_generator
+
+    r, seed, out = config.evaluate.render, config.evaluate.seed, Path(out_dir)
+    generator, _, _ = load_generator(checkpoint, resolve_device(config.evaluate.device))
+    batch = config.evaluate.batch_size
+    videos = render_noise(generator, fixed_noise(generator, max(r.videos, r.side_by_side), seed), batch)
+    written = [save_gif(video_grid(videos[: r.videos]), out / "samples.gif", r.fps)]
+
+    real = open_split(store_dir, "test")[: r.side_by_side, : videos.shape[2]]
+    pair = side_by_side(video_grid(real), video_grid(videos[: r.side_by_side]))
+    written.append(save_gif(pair, out / "real_vs_generated.gif", r.fps))
+
+    walk = render_noise(generator, interpolation_noise(generator, r.interpolation_rows, r.interpolation_steps,
+                                                       seed + 1), batch)
+    written.append(save_gif(video_grid(walk, ncol=r.interpolation_steps), out / "interpolation.gif", r.fps))
+
+    paths = snapshot_paths(snapshots)
+    if paths:
+        rows = [render_noise(load_generator(p, "cpu")[0], fixed_noise(generator, r.snapshot_videos, seed), batch)
+                for p in paths]
+        grid = video_grid(torch.cat(rows), ncol=r.snapshot_videos)
+        written.append(save_gif(grid, out / "snapshots.gif", r.fps))
+    else:
+        print(f"note: no snapshots in {snapshots}; snapshots.gif not written", file=sys.stderr)
+    if Path(log).exists():
+        written.append(plot_training_curves(log, out / "training_curves.png"))
+    else:
+        print(f"note: no training log at {log}; training_curves.png not written", file=sys.stderr)
+    return written

@@ -10,7 +10,7 @@ from videogan.strict import Strict
 class EvaluatorConfig(Strict):
     seed: int = 0  # seed of the evaluator's initial weights, its batches and its held-out checks
     input_size: Literal[16, 32, 64] = 32  # frames are resized to this square before the evaluator sees them
-    width: int = Field(32, ge=4)  # channels of the first conv block; doubles per stride-2 block down to 4x4
+    width: int = Field(32, ge=4)  # channels of the first stride-2 conv; doubles per block down to 4x4 (at most 4x)
     frame_dim: int = Field(128, ge=8)  # per-frame (appearance) feature size
     motion_dim: int = Field(128, ge=8)  # temporal-encoder feature size; video features = frame_dim + motion_dim
     clip_frames: int = Field(8, ge=3)  # frames per training clip (a random temporal crop)

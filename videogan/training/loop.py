@@ -254,6 +254,8 @@ class Trainer:
             "config": self.config, "start_step": counters.step, "iterations": train.iterations,
             "resumed": resumed is not None, "training_hash": self.hash, "extra": self.state.extra})
         if resumed is None and self.rank.is_main:
+            for stale in self.paths.snapshots.glob("step_*.pt"):  # from an earlier run of another config
+                stale.unlink()
             self._save_snapshot()
             self._emit_videos()
         stream = self.batches.stream(start=counters.batches)

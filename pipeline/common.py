@@ -1,0 +1,70 @@
+"""What every stage shares: where the repository is, the validated params, quiet defaults."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+EXPERIMENT_MARKER = f"{os.sep}.dvc{os.sep}tmp{os.sep}exps{os.sep}"
+
+QUIET_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no telemetry from the local API
+    "PREFECT_LOGGING_LEVEL": "WARNING",  # the stage prints its own progress
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "GIT_PYTHON_REFRESH": "quiet",
+    "DVC_NO_ANALYTICS": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def repo_root(cwd: str | Path | None = None) -> Path:
+    """The project folder. A queued DVC experiment runs in `<root>/.dvc/tmp/exps/...`: its root is
+    the part before that, so every run lands in one MLflow store."""
+    cwd = Path(cwd or os.getcwd()).resolve()
+    text = str(cwd)
+    if EXPERIMENT_MARKER in text:
+        return Path(text.split(EXPERIMENT_MARKER)[0])
+    for folder in (cwd, *cwd.parents):
+        if (folder / "dvc.yaml").exists():
+            return folder
+    return cwd
+
+
+def workspace() -> Path:
+    """Where this run's files are: the experiment's temporary copy, or the repository itself."""
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        if (folder / "dvc.yaml").exists():
+            return folder
+    return cwd
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def set_quiet_defaults() -> None:
+    for key, value in QUIET_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def load_params(path: str | Path = "params.yaml"):
+    """The validated config; a broken params file stops the stage before anything is written."""
+    from videogan.config import ConfigError, load_config
+
+    try:
+        return load_config(workspace() / path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def run_stage(flow: Callable[[], object]) -> None:
+    """Validate params first (so a bad file fails before Prefect starts), then run the flow."""
+    load_params()
+    flow()

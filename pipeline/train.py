@@ -1,0 +1,39 @@
+"""Stage `train`: train the GAN, resuming when the same config was interrupted; record it in MLflow."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import flow, task
+
+from pipeline.common import load_params, run_stage, workspace
+from pipeline.tracking import MlflowCallback
+
+
+@task(cache_policy=None)
+def train(config):
+    from videogan.data.store import read_meta
+    from videogan.training.api import train_from_store
+
+    root = workspace()
+    store = root / "data/processed"
+    tracking = MlflowCallback(config, read_meta(store)["digest"])
+    return train_from_store(config, store, root, callbacks=[tracking])
+
+
+@task(cache_policy=None)
+def curves_for_dvc_plots() -> None:
+    """DVC plots cannot read JSON lines: the same log as CSV, for `dvc plots show`."""
+    reports = workspace() / "reports"
+    pd.read_json(reports / "train_log.jsonl", lines=True).to_csv(reports / "train_log.csv", index=False)
+
+
+@flow(name="train")
+def train_flow() -> None:
+    result = train(load_params())
+    curves_for_dvc_plots()
+    print(f"train: step {result.step}, checkpoint {result.checkpoint}"
+          + (f" (resumed from {result.resumed_from})" if result.resumed_from else ""))
+
+
+if __name__ == "__main__":
+    run_stage(train_flow)

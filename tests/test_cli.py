@@ -1,0 +1,93 @@
+"""The `videogan` console script end to end: preprocess, train (killed and resumed), sample."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from support import TINY
+
+CLI = [sys.executable, "-m", "videogan.cli"]
+
+
+def write_params(folder: Path, **train) -> Path:
+    import yaml
+
+    params = {**TINY, "train": {**TINY["train"], **train}}
+    params["data"] = {**TINY["data"], "bouncing_squares": {"num_videos": 64}}
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def run(args, cwd, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True, env=env, **kw)
+
+
+@pytest.fixture
+def store(tmp_path):
+    write_params(tmp_path)
+    done = run(["preprocess"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    return tmp_path
+
+
+@pytest.mark.e2e
+def test_train_then_sample_a_gif(store):
+    done = run(["train", "--no-tensorboard"], store)
+    assert done.returncode == 0, done.stderr
+    assert (store / "models/checkpoint.pt").exists()
+    done = run(["sample", "--checkpoint", "models/checkpoint.pt", "--n", "6", "--out", "x.gif"], store)
+    assert done.returncode == 0, done.stderr
+    frames = iio.imread(store / "x.gif", index=None)
+    assert frames.shape[0] == 8  # every frame kept
+    done = run(["sample", "--checkpoint", "models/checkpoint.pt", "--n", "6", "--out", "x.npy", "--seed", "3"], store)
+    clips = np.load(store / "x.npy")
+    assert clips.shape == (6, 8, 16, 16, 1) and clips.dtype == np.uint8
+
+
+@pytest.mark.e2e
+def test_a_killed_training_resumes_where_it_stopped(store):
+    write_params(store, iterations=400, resume_every=2, log_every=1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(CLI + ["train", "--no-tensorboard"], cwd=store, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = store / "reports/train_log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 6):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = len(log.read_text().splitlines())
+    write_params(store, iterations=killed_at + 4, resume_every=2, log_every=1)
+    done = run(["train", "--no-tensorboard"], store)
+    assert done.returncode == 0, done.stderr
+    assert "resuming from step" in done.stdout + done.stderr
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == list(range(1, killed_at + 5))
+
+
+def test_bad_params_name_the_key_and_write_nothing(tmp_path):
+    params = write_params(tmp_path, loss="wgan", lrr=1)
+    done = run(["train"], tmp_path)
+    assert done.returncode == 1
+    assert "train.loss" in done.stderr and "'wgan-gp', 'basic' or 'alternative'" in done.stderr
+    assert "train.lrr: unknown key" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "models").exists() and not (tmp_path / "reports").exists()
+
+
+def test_sample_refuses_a_damaged_checkpoint(tmp_path):
+    bad = tmp_path / "c.pt"
+    bad.write_bytes(b"\x00" * 100)
+    done = run(["sample", "--checkpoint", str(bad), "--out", str(tmp_path / "x.gif")], tmp_path)
+    assert done.returncode == 1 and "unreadable" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "x.gif").exists()

@@ -1,0 +1,123 @@
+"""Proof that the metrics mean something (issue 4): each known failure fails the metrics it should.
+
+Real half A is what everything is scored against; real half B gives the
+references (`<name>_ref`); a third real set C is the honest candidate the
+failures are made from.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from test_metrics_moving_digits import fitted, moving_digits
+from videogan.config import ConfigError, config_from_dict
+from videogan.metrics.config import EvaluateConfig
+from videogan.metrics.registry import METRICS
+from videogan.metrics.scoring import RealHalves, Scorer, real_halves
+
+pytestmark = pytest.mark.slow
+N = 300
+
+
+@functools.cache
+def setup():
+    model = fitted()[0]
+    clips, labels = moving_digits(3 * N, seed=20)
+    halves = RealHalves(clips[:N], clips[N : 2 * N], labels["digits"][:N])
+    return Scorer(model, halves, EvaluateConfig(num_samples=N)), clips[2 * N :]
+
+
+@functools.cache
+def scores(kind: str) -> dict[str, float]:
+    scorer, real = setup()
+    rng = np.random.default_rng(1)
+    fake = {
+        "real": lambda: real,
+        "collapsed": lambda: real[np.arange(N) % 3],
+        "shuffled": lambda: np.stack([v[rng.permutation(v.shape[0])] for v in real]),
+        "static": lambda: np.repeat(real[:, :1], real.shape[1], axis=1),
+        "noise": lambda: rng.integers(0, 256, real.shape, dtype=np.uint8),
+    }[kind]()
+    return scorer.score(fake)
+
+
+def worse(name: str, value: float, reference: float, factor: float) -> bool:
+    """value is worse than the reference by `factor` in the metric's own direction."""
+    better = METRICS[name].better
+    if better == "lower":
+        return value > factor * reference + 1e-9
+    if better == "higher":
+        return value * factor < reference
+    return abs(np.log(max(value, 1e-9))) > factor * abs(np.log(reference)) + 0.1
+
+
+def test_every_metric_has_its_reference_and_the_counts():
+    s = scores("real")
+    names = {"fd_video", "fd_frame", "kd_video", "precision", "recall", "density", "coverage",
+             "classes_covered", "modes_covered", "mode_kl", "content_consistency", "recognisable_frames",
+             "temporal_error", "motion_error", "diversity"}
+    assert names <= set(s) and {f"{n}_ref" for n in names} <= set(s)
+    assert s["samples_fake"] == s["samples_real"] == N and s["frames"] == 10
+
+
+def test_real_versus_real_matches_the_reference():
+    s = scores("real")
+    for name in ("fd_video", "fd_frame", "kd_video", "mode_kl", "temporal_error", "motion_error"):
+        assert s[name] < 2.5 * s[f"{name}_ref"] + 0.05, name
+    for name in ("precision", "recall", "density", "coverage", "classes_covered", "modes_covered",
+                 "content_consistency", "recognisable_frames"):
+        assert abs(s[name] - s[f"{name}_ref"]) < 0.15, name
+    assert 0.85 < s["diversity"] < 1.15
+
+
+def test_collapse_loses_recall_coverage_and_modes():
+    s = scores("collapsed")
+    assert s["recall"] < 0.2 * s["recall_ref"] and s["coverage"] < 0.2 * s["coverage_ref"]
+    assert s["modes_covered"] < 0.2 * s["modes_covered_ref"] and s["mode_kl"] > 3 * s["mode_kl_ref"]
+    assert s["diversity"] < 0.2
+
+
+def test_shuffled_frames_keep_frame_metrics_but_lose_video_ones():
+    s, real = scores("shuffled"), scores("real")
+    for name in ("fd_frame", "classes_covered", "recognisable_frames", "motion_error"):
+        assert s[name] == pytest.approx(real[name], rel=0.02, abs=1e-3), name
+    assert s["fd_video"] > 3 * real["fd_video"] + 1 and s["fd_video"] > 3 * s["fd_video_ref"]
+    assert s["temporal_error"] > 0.5 and s["temporal_error"] > 5 * s["temporal_error_ref"]
+
+
+def test_static_videos_fail_motion_error():
+    s = scores("static")
+    assert s["motion_error"] > 0.9 and s["motion_error"] > 5 * s["motion_error_ref"]
+    assert s["temporal_error"] > 0.9
+
+
+def test_noise_fails_every_metric():
+    s = scores("noise")
+    failed = {name: worse(name, s[name], s[f"{name}_ref"], 2.0) for name in METRICS}
+    assert all(failed.values()), [n for n, ok in failed.items() if not ok]
+    assert s["recognisable_frames"] < 0.05 and s["classes_covered"] < 0.2
+
+
+def test_untrained_generator_scores_far_worse_than_real_data():
+    from videogan.models import build_generator
+    from videogan.sampling import sample_clips
+
+    config = config_from_dict({"data": {"frame_size": 32, "frames": 10},
+                               "model": {"generator": {"motion_dim": 32, "content_dim": 32, "width": 16,
+                                                       "max_width": 64}}})
+    scorer, _ = setup()
+    s = scorer.score(sample_clips(build_generator(config).eval(), N, seed=0))
+    assert s["fd_video"] > 10 * s["fd_video_ref"] and s["fd_frame"] > 10 * s["fd_frame_ref"]
+    assert s["precision"] < 0.5 * s["precision_ref"] and s["coverage"] < 0.5 * s["coverage_ref"]
+    assert s["recognisable_frames"] < 0.5 * s["recognisable_frames_ref"]
+
+
+def test_a_test_split_smaller_than_two_halves_is_a_config_error():
+    clips = np.zeros((7, 10, 8, 8, 1), np.uint8)
+    with pytest.raises(ConfigError, match="evaluate.num_samples.*at most 3"):
+        real_halves(clips, 4, 10, seed=0)
+    halves = real_halves(clips, 3, 6, seed=0)
+    assert halves.a.shape == halves.b.shape == (3, 6, 8, 8, 1)

@@ -1,0 +1,126 @@
+"""Fit the evaluator on real clips, deterministically, and measure it on held-out clips."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from videogan.data.batches import to_video_batch
+from videogan.metrics.config import EvaluatorConfig
+from videogan.metrics.network import Architecture, Evaluator
+from videogan.metrics.tasks import NUM_CLASSES, digit_size, frame_targets, shuffle_half, training_batch
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but CUDA is not available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def fit_evaluator(train: np.ndarray, train_labels: dict | None, val: np.ndarray, val_labels: dict | None,
+                  cfg: EvaluatorConfig, digit: float | None = None,
+                  progress: bool = True) -> tuple[Evaluator, dict[str, float]]:
+    """(fitted evaluator in eval mode on the CPU, held-out accuracy) from uint8 clips (N, T, H, W, C).
+
+    Labels, where the source has them: `digits` (N, K) and `positions` (N, T, K, 2) in stored
+    pixels; `digit` is a digit's side in stored pixels (default: 28 on a 64 canvas).
+    """
+    if train.shape[1] < 3:
+        raise ValueError(f"clips have {train.shape[1]} frames; the evaluator needs at least 3")
+    device = resolve_device(cfg.device)
+    digit = digit or digit_size(train.shape[2])
+    val, val_labels = val[: cfg.val_clips], _head(val_labels, cfg.val_clips)
+    length = min(cfg.clip_frames, train.shape[1])
+    rng = np.random.default_rng(cfg.seed)
+    index = np.sort(rng.choice(len(train), min(len(train), cfg.max_clips), replace=False))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        digits_per_video = 0 if train_labels is None else int(np.asarray(train_labels["digits"]).shape[1])
+        arch = Architecture(train.shape[-1], cfg.input_size, cfg.width, cfg.frame_dim, cfg.motion_dim,
+                            NUM_CLASSES if train_labels is not None else 0, digits_per_video)
+        model = Evaluator(arch).to(device)
+    steps_per_epoch = math.ceil(len(index) / cfg.batch_size)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, cfg.epochs * steps_per_epoch)
+    model.train()
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc="fit evaluator", disable=not progress, unit="step")
+    for _ in range(cfg.epochs):
+        order = rng.permutation(index)
+        for start in range(0, len(order), cfg.batch_size):
+            chunk = np.sort(order[start : start + cfg.batch_size])
+            batch = training_batch(train, train_labels, chunk, length, cfg.negatives, digit, rng)
+            loss = _loss(model, {k: v.to(device) for k, v in batch.items()})
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    model.eval()
+    set_normalisation(model, val, device)
+    accuracy = held_out_accuracy(model, val, val_labels, length, digit, cfg.seed, device)
+    return model.cpu(), accuracy
+
+
+def _head(labels: dict | None, n: int) -> dict | None:
+    return None if labels is None else {k: np.asarray(v)[:n] for k, v in labels.items()}
+
+
+def _loss(model: Evaluator, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    out = model(batch["video"])
+    loss = F.cross_entropy(out["order"], batch["order"], ignore_index=-1)
+    if "digits" in batch:
+        loss = loss + F.binary_cross_entropy_with_logits(out["digits"], batch["digits"])
+    return loss
+
+
+def _batches(clips: np.ndarray, size: int = 64):
+    for start in range(0, len(clips), size):
+        yield start, to_video_batch(clips[start : start + size])
+
+
+@torch.no_grad()
+def set_normalisation(model: Evaluator, clips: np.ndarray, device: torch.device) -> None:
+    """Centre the features on real clips; scale frame features and each video block to unit variance."""
+    frames, videos = [], []
+    for _, video in _batches(clips):
+        f, v = model.raw_video(video.to(device))
+        frames.append(f.flatten(0, 1))
+        videos.append(v)
+    frame, video = torch.cat(frames), torch.cat(videos)
+    model.frame_mean.copy_(frame.mean(0))
+    model.frame_scale.copy_(frame.var(0).mean().sqrt().clamp_min(1e-6))
+    model.video_mean.copy_(video.mean(0))
+    split = model.arch.frame_dim
+    for block in (slice(0, split), slice(split, None)):
+        model.video_scale[block] = video[:, block].var(0).mean().sqrt().clamp_min(1e-6)
+
+
+@torch.no_grad()
+def held_out_accuracy(model: Evaluator, clips: np.ndarray, labels: dict | None, length: int,
+                      digit: float, seed: int, device: torch.device) -> dict[str, float]:
+    """Order accuracy (shuffled or not, chance 0.5) and, with labels, exact digit-set accuracy per frame."""
+    rng = np.random.default_rng([seed, 1])
+    order_hits, digit_hits, frames = 0, 0, 0
+    for start, _ in _batches(clips):
+        chunk = clips[start : start + 64, :length]
+        shuffled, _, order = shuffle_half(chunk, rng)
+        out = model(to_video_batch(shuffled).to(device))
+        order_hits += int((out["order"].argmax(1).cpu().numpy() == order).sum())
+        if labels is not None:
+            index = np.arange(start, start + len(chunk))
+            targets = frame_targets(labels, index, clips.shape[1], clips.shape[2], digit)[:, :length]
+            plain = model(to_video_batch(chunk).to(device))["digits"].cpu().numpy() > 0
+            digit_hits += int((plain == (targets > 0.5)).all(axis=2).sum())
+            frames += targets.shape[0] * targets.shape[1]
+    accuracy = {"order": order_hits / len(clips)}
+    if labels is not None:
+        accuracy["digits"] = digit_hits / frames
+    return accuracy

@@ -1,0 +1,95 @@
+"""What the evaluator learns from: per-frame digit targets and training batches.
+
+Two tasks, both built from uint8 clips (N, T, H, W, C) with a numpy Generator,
+so a batch is a function of the seed alone:
+- order: half of each batch has its frames shuffled; the network says which
+  (needs motion to solve, needs no labels);
+- digits (labelled sources only): which digit classes are visible in each
+  frame, plus digit-free clips (noise, smooth blobs, blank) whose target is
+  "no digit", so that the classifier learns to reject what is not a digit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from videogan.data.batches import to_video_batch
+
+NUM_CLASSES = 10
+
+
+def digit_size(frame_size: int, canvas: int = 64) -> float:
+    """Side of a 28x28 MNIST digit in stored pixels, for a source canvas resized to frame_size."""
+    return 28 * frame_size / canvas
+
+
+def frame_targets(labels: dict, index: np.ndarray, frames: int, frame_size: int, digit: float) -> np.ndarray:
+    """(len(index), frames, 10) float: 1 where a digit class is at least half inside the frame.
+
+    `positions` (N, T, K, 2) are each digit's top-left (row, col) in stored pixels; `digit` its side.
+    """
+    digits = np.asarray(labels["digits"])[index]  # (B, K)
+    if "positions" in labels:
+        pos = np.asarray(labels["positions"])[index][:, :frames]
+        inside = np.clip(np.minimum(pos + digit, frame_size) - np.maximum(pos, 0), 0, digit)
+        visible = inside.prod(axis=-1) >= digit**2 / 2  # (B, T, K)
+    else:
+        visible = np.ones((len(index), frames, digits.shape[1]), bool)
+    targets = np.zeros((len(index), frames, NUM_CLASSES), np.float32)
+    b, t, k = np.nonzero(visible)
+    targets[b, t, digits[b, k]] = 1.0
+    return targets
+
+
+def crop(clips: np.ndarray, index: np.ndarray, length: int, rng: np.random.Generator):
+    """Random temporal crops: (clips (B, L, H, W, C), start frame per clip)."""
+    starts = rng.integers(0, clips.shape[1] - length + 1, len(index))
+    return np.stack([clips[i, s : s + length] for i, s in zip(index, starts)]), starts
+
+
+def shuffle_half(clips: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffle the frames of a random half of the clips: (clips, permutation per clip, order label 0/1)."""
+    b, length = clips.shape[:2]
+    shuffled = rng.random(b) < 0.5
+    perms = np.tile(np.arange(length), (b, 1))
+    for i in np.nonzero(shuffled)[0]:
+        while np.array_equal(perms[i], np.arange(length)):
+            perms[i] = rng.permutation(length)
+    return clips[np.arange(b)[:, None], perms], perms, shuffled.astype(np.int64)
+
+
+def digit_free_clips(n: int, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """n uint8 clips (n, T, H, W, C) with no digit in them: pixel noise, smooth blobs or a flat level."""
+    t, h, w, c = shape
+    out = np.empty((n, *shape), np.uint8)
+    for i in range(n):
+        kind = rng.integers(3)
+        if kind == 0:
+            out[i] = rng.integers(0, 256, shape)
+        elif kind == 1:
+            coarse = torch.from_numpy(rng.random((t, c, 4, 4), dtype=np.float32))
+            fine = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False)
+            out[i] = (fine.clamp(0, 1) * 255).permute(0, 2, 3, 1).to(torch.uint8).numpy()
+        else:
+            out[i] = rng.integers(0, 256)
+    return out
+
+
+def training_batch(clips: np.ndarray, labels: dict | None, index: np.ndarray, length: int,
+                   negatives: float, digit: float, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Videos (B, C, L, H, W), order labels (B,) with -1 = ignore, digit targets (B, L, 10) if labelled."""
+    video, starts = crop(clips, index, length, rng)
+    video, perms, order = shuffle_half(video, rng)
+    batch = {"order": torch.from_numpy(order)}
+    if labels is not None:
+        targets = frame_targets(labels, index, clips.shape[1], clips.shape[2], digit)
+        targets = np.stack([targets[i, s : s + length][p] for i, (s, p) in enumerate(zip(starts, perms))])
+        n_neg = int(round(negatives * len(index)))
+        if n_neg:
+            video[-n_neg:] = digit_free_clips(n_neg, video.shape[1:], rng)
+            targets[-n_neg:] = 0.0
+            batch["order"][-n_neg:] = -1
+        batch["digits"] = torch.from_numpy(targets)
+    batch["video"] = to_video_batch(video)
+    return batch
