@@ -20,11 +20,18 @@ def score(config) -> dict:
     return metrics
 
 
+def evaluator_version() -> str:
+    from videogan.metrics.artifact import load_evaluator
+
+    return load_evaluator(workspace() / "models/evaluator.pt")[1]["version"]
+
+
 @flow(name="evaluate")
 def evaluate_flow() -> None:
     config = load_params()
     metrics = score(config)
     with attached_run(config, workspace() / "models/checkpoint.pt") as mlflow:
+        mlflow.set_tag("evaluator_version", evaluator_version())
         mlflow.log_metrics({f"eval/{k}": float(v) for k, v in metrics.items()})
         mlflow.log_artifact(str(workspace() / "reports/metrics.json"))
     shown = {k: round(v, 4) for k, v in metrics.items() if k in ("fd_video", "fd_video_init", "fd_video_ref",

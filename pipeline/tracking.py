@@ -24,10 +24,11 @@ def experiment_name(config: Config) -> str:
 def use_store(config: Config):
     import mlflow
 
+    chosen_by_user = bool(os.environ.get("MLFLOW_TRACKING_URI"))  # read first: set_tracking_uri sets it
     mlflow.set_tracking_uri(tracking_uri())
     name = experiment_name(config)
     if mlflow.get_experiment_by_name(name) is None:
-        location = None if os.environ.get("MLFLOW_TRACKING_URI") else (repo_root() / "mlartifacts").as_uri()
+        location = None if chosen_by_user else (repo_root() / "mlartifacts").as_uri()
         mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(name)
     return mlflow

@@ -13,3 +13,16 @@ def squares():
     from videogan.data.squares import bouncing_squares
 
     return bouncing_squares(64, 8, 16, seed=3)
+
+
+@pytest.fixture(scope="session")
+def pipeline_repo(tmp_path_factory):
+    """One temporary copy of the repository on the tiny config, after a full `dvc repro`."""
+    from pipeline_support import copy_repo, sh
+
+    repo = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    done = sh(repo, "dvc", "repro")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "baseline run")
+    repo.joinpath("first_repro.log").write_text(done.stdout + done.stderr)
+    return repo

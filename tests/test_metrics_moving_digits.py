@@ -84,8 +84,15 @@ def fitted():
     from videogan.metrics.config import EvaluatorConfig
     from videogan.metrics.fit import fit_evaluator
 
+    import torch
+
     train, train_labels = moving_digits(2000, seed=10)
     val, val_labels = moving_digits(200, seed=11)
     cfg = EvaluatorConfig(**FIT)
-    model, accuracy = fit_evaluator(train, train_labels, val, val_labels, cfg, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads on two busy shared cores can run 50x slower (OpenMP spinning)
+    try:
+        model, accuracy = fit_evaluator(train, train_labels, val, val_labels, cfg, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     return model, accuracy, cfg

@@ -76,16 +76,17 @@ def test_real_versus_real_matches_the_reference():
 def test_collapse_loses_recall_coverage_and_modes():
     s = scores("collapsed")
     assert s["recall"] < 0.2 * s["recall_ref"] and s["coverage"] < 0.2 * s["coverage_ref"]
-    assert s["modes_covered"] < 0.2 * s["modes_covered_ref"] and s["mode_kl"] > 3 * s["mode_kl_ref"]
-    assert s["diversity"] < 0.2
+    assert s["modes_covered"] < 0.2 * s["modes_covered_ref"] and s["mode_kl"] > s["mode_kl_ref"] + 0.5
+    assert s["diversity"] < 0.8 < s["diversity_ref"]  # a third of all pairs are now identical videos
 
 
 def test_shuffled_frames_keep_frame_metrics_but_lose_video_ones():
     s, real = scores("shuffled"), scores("real")
-    for name in ("fd_frame", "classes_covered", "recognisable_frames", "motion_error"):
+    for name in ("fd_frame", "classes_covered", "recognisable_frames"):  # the same frames, in another order
         assert s[name] == pytest.approx(real[name], rel=0.02, abs=1e-3), name
     assert s["fd_video"] > 3 * real["fd_video"] + 1 and s["fd_video"] > 3 * s["fd_video_ref"]
-    assert s["temporal_error"] > 0.5 and s["temporal_error"] > 5 * s["temporal_error_ref"]
+    assert s["temporal_error"] > 0.3 and s["temporal_error"] > 5 * s["temporal_error_ref"]
+    assert s["motion_error"] > 5 * s["motion_error_ref"]  # jumps between frames are larger pixel changes
 
 
 def test_static_videos_fail_motion_error():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from PIL import GifImagePlugin, Image
 from videogan.data.batches import to_clips
 
 GREY_PALETTE = bytes(v for level in range(256) for v in (level, level, level))
+
+
+class RenderError(ValueError):
+    """Input that cannot be rendered (a damaged training log), with where it is wrong."""
 
 
 def video_grid(videos: torch.Tensor | np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
@@ -135,7 +140,7 @@ def read_log(path: str | Path) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                raise ValueError(f"{path}:{number} is not a JSON object; the training log is damaged") from None
+                raise RenderError(f"{path}:{number} is not a JSON object; the training log is damaged") from None
     return rows
 
 
@@ -147,7 +152,7 @@ def plot_training_curves(log: str | Path, path: str | Path) -> Path:
     keys = sorted({k for r in rows for k, v in r.items()
                    if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)})
     if not keys:
-        raise ValueError(f"{log} has no numeric series to plot")
+        raise RenderError(f"{log} has no numeric series to plot")
     ncol = min(3, len(keys))
     nrow = -(-len(keys) // ncol)
     figure = Figure(figsize=(4.5 * ncol, 2.8 * nrow), layout="constrained")
@@ -168,38 +173,49 @@ def render_reports(config, store_dir: str | Path, checkpoint: str | Path, snapsh
                    log: str | Path, out_dir: str | Path) -> list[Path]:
     """Write samples.gif, real_vs_generated.gif, interpolation.gif, snapshots.gif and training_curves.png.
 
-    The last two are skipped (with a note) when there are no snapshots or no training log.
+    The last two are skipped (with a note on stderr) when there are no snapshots or no training log.
     """
-    import sys
-
-    from videogan.data.store import open_split
     from videogan.metrics.fit import resolve_device
     from videogan.sampling import load_generator
 
-    r, seed, out = config.evaluate.render, config.evaluate.seed, Path(out_dir)
-    generator, _, _ = load_generator(checkpoint, resolve_device(config.evaluate.device))
-    batch = config.evaluate.batch_size
-    videos = render_noise(generator, fixed_noise(generator, max(r.videos, r.side_by_side), seed), batch)
-    written = [save_gif(video_grid(videos[: r.videos]), out / "samples.gif", r.fps)]
-
-    real = open_split(store_dir, "test")[: r.side_by_side, : videos.shape[2]]
-    pair = side_by_side(video_grid(real), video_grid(videos[: r.side_by_side]))
-    written.append(save_gif(pair, out / "real_vs_generated.gif", r.fps))
-
-    walk = render_noise(generator, interpolation_noise(generator, r.interpolation_rows, r.interpolation_steps,
-                                                       seed + 1), batch)
-    written.append(save_gif(video_grid(walk, ncol=r.interpolation_steps), out / "interpolation.gif", r.fps))
-
-    paths = snapshot_paths(snapshots)
-    if paths:
-        rows = [render_noise(load_generator(p, "cpu")[0], fixed_noise(generator, r.snapshot_videos, seed), batch)
-                for p in paths]
-        grid = video_grid(torch.cat(rows), ncol=r.snapshot_videos)
-        written.append(save_gif(grid, out / "snapshots.gif", r.fps))
-    else:
-        print(f"note: no snapshots in {snapshots}; snapshots.gif not written", file=sys.stderr)
+    device = resolve_device(config.evaluate.device)
+    generator = load_generator(checkpoint, device)[0]
+    out = Path(out_dir)
+    written = _render_samples(config, generator, store_dir, out)
+    written += _render_snapshots(config, generator, snapshots, out, device)
     if Path(log).exists():
         written.append(plot_training_curves(log, out / "training_curves.png"))
     else:
         print(f"note: no training log at {log}; training_curves.png not written", file=sys.stderr)
     return written
+
+
+def _render_samples(config, generator, store_dir: str | Path, out: Path) -> list[Path]:
+    """The main grid (fixed noise), real beside generated, and the noise interpolation."""
+    from videogan.data.store import open_split
+
+    r, seed, batch = config.evaluate.render, config.evaluate.seed, config.evaluate.batch_size
+    videos = render_noise(generator, fixed_noise(generator, max(r.videos, r.side_by_side), seed), batch)
+    real = open_split(store_dir, "test")[: r.side_by_side, : videos.shape[2]]
+    walk = interpolation_noise(generator, r.interpolation_rows, r.interpolation_steps, seed + 1)
+    return [
+        save_gif(video_grid(videos[: r.videos]), out / "samples.gif", r.fps),
+        save_gif(side_by_side(video_grid(real), video_grid(videos[: r.side_by_side])),
+                 out / "real_vs_generated.gif", r.fps),
+        save_gif(video_grid(render_noise(generator, walk, batch), ncol=r.interpolation_steps),
+                 out / "interpolation.gif", r.fps),
+    ]
+
+
+def _render_snapshots(config, generator, snapshots: str | Path, out: Path, device) -> list[Path]:
+    """One row per saved snapshot (same noise in every row), oldest at the top."""
+    from videogan.sampling import load_generator
+
+    paths = snapshot_paths(snapshots)
+    if not paths:
+        print(f"note: no snapshots in {snapshots}; snapshots.gif not written", file=sys.stderr)
+        return []
+    r = config.evaluate.render
+    noise = fixed_noise(generator, r.snapshot_videos, config.evaluate.seed)
+    rows = [render_noise(load_generator(p, device)[0], noise, config.evaluate.batch_size) for p in paths]
+    return [save_gif(video_grid(torch.cat(rows), ncol=r.snapshot_videos), out / "snapshots.gif", r.fps)]

@@ -16,7 +16,9 @@ from videogan.training import checkpoint
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, Config, int]:
     """(generator in eval mode, its config, its training step) from a full checkpoint or a snapshot."""
     state = checkpoint.load(path)
-    config = config_from_dict(state["config"], f"{path} (saved config)")
+    # Only what the weights depend on: other sections may have been written by another version.
+    saved = {k: state["config"][k] for k in ("data", "model") if k in state["config"]}
+    config = config_from_dict(saved, f"{path} (saved config)")
     generator = build_generator(config)
     generator.load_state_dict(state["generator"])
     return generator.to(device).eval(), config, int(state["step"])

@@ -24,11 +24,12 @@ def _user_errors():
     from videogan.config import ConfigError
     from videogan.data.store import StoreError
     from videogan.metrics.artifact import EvaluatorError
+    from videogan.render import RenderError
     from videogan.training.checkpoint import CheckpointError
 
     try:
         yield
-    except (ConfigError, StoreError, EvaluatorError, CheckpointError, FileNotFoundError) as exc:
+    except (ConfigError, StoreError, EvaluatorError, CheckpointError, RenderError, FileNotFoundError) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
 

@@ -1,5 +1,6 @@
 """Typed settings of the evaluator network (`evaluator:`) and of evaluation (`evaluate:`)."""
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -7,27 +8,33 @@ from pydantic import Field, model_validator
 from videogan.strict import Strict
 
 
+def encoder_channels(input_size: int, width: int) -> int:
+    """Channels of the evaluator's 4x4 conv map: width doubles per stride-2 block, capped at 4 x width."""
+    return min(width * 2 ** (int(math.log2(input_size // 4)) - 1), 4 * width)
+
+
 class EvaluatorConfig(Strict):
     seed: int = 0  # seed of the evaluator's initial weights, its batches and its held-out checks
     input_size: Literal[16, 32, 64] = 32  # frames are resized to this square before the evaluator sees them
-    width: int = Field(32, ge=4)  # channels of the first stride-2 conv; doubles per block down to 4x4 (at most 4x)
-    frame_dim: int = Field(128, ge=8)  # per-frame (appearance) feature size
-    motion_dim: int = Field(128, ge=8)  # temporal-encoder feature size; video features = frame_dim + motion_dim
+    width: int = Field(32, ge=4)  # channels of the first stride-2 conv; doubles per block to 4x4, at most 4 x width
+    frame_dim: int = Field(64, ge=8)  # position-aware frame feature (beside the encoder's channels: what is there)
+    motion_dim: int = Field(64, ge=8)  # temporal-encoder feature; video = channels + frame_dim + motion_dim <= 256
     clip_frames: int = Field(8, ge=3)  # frames per training clip (a random temporal crop)
     max_clips: int = Field(20_000, ge=16)  # training clips used at most (a seeded subset of the train split)
     val_clips: int = Field(1000, ge=16)  # held-out (val split) clips for the reported accuracy
     epochs: int = Field(8, ge=1)  # passes over the training clips
-    batch_size: int = Field(32, ge=2)  # clips per optimiser step
+    batch_size: int = Field(32, ge=2)  # clips per step for the order task (and x clip_frames single digit frames)
     lr: float = Field(2e-3, gt=0)  # Adam learning rate, cosine-decayed to 0
-    negatives: float = Field(0.125, ge=0, lt=1)  # share of each batch replaced by digit-free clips (noise, blobs, blank)
+    negatives: float = Field(0.125, ge=0, lt=1)  # share of digit frames replaced by digit-free ones (noise, blobs, blank)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # where to fit; not part of the evaluator's version
 
     @model_validator(mode="after")
     def _features_fit(self) -> "EvaluatorConfig":
-        if self.frame_dim + self.motion_dim > 256:
+        channels = encoder_channels(self.input_size, self.width)
+        if channels + self.frame_dim + self.motion_dim > 256:
             raise ValueError(
-                f"frame_dim + motion_dim = {self.frame_dim + self.motion_dim}; video features must be <= 256 dims"
-            )
+                f"video features would have {channels} (encoder channels at width {self.width}) + frame_dim "
+                f"{self.frame_dim} + motion_dim {self.motion_dim} dims; they must be <= 256: lower one of them")
         return self
 
 

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from videogan.data.batches import to_video_batch
 from videogan.metrics.config import EvaluatorConfig
 from videogan.metrics.network import Architecture, Evaluator
-from videogan.metrics.tasks import NUM_CLASSES, digit_size, frame_targets, shuffle_half, training_batch
+from videogan.metrics.tasks import NUM_CLASSES, digit_batch, digit_size, frame_targets, order_batch, shuffle_half
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,8 +54,11 @@ def fit_evaluator(train: np.ndarray, train_labels: dict | None, val: np.ndarray,
         order = rng.permutation(index)
         for start in range(0, len(order), cfg.batch_size):
             chunk = np.sort(order[start : start + cfg.batch_size])
-            batch = training_batch(train, train_labels, chunk, length, cfg.negatives, digit, rng)
-            loss = _loss(model, {k: v.to(device) for k, v in batch.items()})
+            batches = [order_batch(train, chunk, length, rng)]
+            if train_labels is not None:
+                n = len(chunk) * length
+                batches.append(digit_batch(train, train_labels, index, n, cfg.negatives, digit, rng))
+            loss = sum(_loss(model, {k: v.to(device) for k, v in b.items()}) for b in batches)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -74,11 +77,11 @@ def _head(labels: dict | None, n: int) -> dict | None:
 
 
 def _loss(model: Evaluator, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Order loss on an order batch, digit loss on a digit batch."""
     out = model(batch["video"])
-    loss = F.cross_entropy(out["order"], batch["order"], ignore_index=-1)
-    if "digits" in batch:
-        loss = loss + F.binary_cross_entropy_with_logits(out["digits"], batch["digits"])
-    return loss
+    if "order" in batch:
+        return F.cross_entropy(out["order"], batch["order"])
+    return F.binary_cross_entropy_with_logits(out["digits"], batch["digits"])
 
 
 def _batches(clips: np.ndarray, size: int = 64):
@@ -88,37 +91,36 @@ def _batches(clips: np.ndarray, size: int = 64):
 
 @torch.no_grad()
 def set_normalisation(model: Evaluator, clips: np.ndarray, device: torch.device) -> None:
-    """Centre the features on real clips; scale frame features and each video block to unit variance."""
-    frames, videos = [], []
+    """Centre the features on real clips and scale each block of them to unit variance."""
+    parts: dict[str, list[torch.Tensor]] = {"frame": [], "video": []}
     for _, video in _batches(clips):
-        f, v = model.raw_video(video.to(device))
-        frames.append(f.flatten(0, 1))
-        videos.append(v)
-    frame, video = torch.cat(frames), torch.cat(videos)
-    model.frame_mean.copy_(frame.mean(0))
-    model.frame_scale.copy_(frame.var(0).mean().sqrt().clamp_min(1e-6))
-    model.video_mean.copy_(video.mean(0))
-    split = model.arch.frame_dim
-    for block in (slice(0, split), slice(split, None)):
-        model.video_scale[block] = video[:, block].var(0).mean().sqrt().clamp_min(1e-6)
+        raw = model.raw_features(video.to(device))
+        parts["frame"].append(raw["frame"].flatten(0, 1))
+        parts["video"].append(raw["video"])
+    for name, blocks in (("frame", model.frame_blocks), ("video", model.video_blocks)):
+        values = torch.cat(parts[name])
+        getattr(model, f"{name}_mean").copy_(values.mean(0))
+        scale = getattr(model, f"{name}_scale")
+        for chunk, block in zip(values.split(list(blocks), dim=1), scale.split(list(blocks))):
+            block.fill_(chunk.var(0).mean().sqrt().clamp_min(1e-6).item())
 
 
 @torch.no_grad()
 def held_out_accuracy(model: Evaluator, clips: np.ndarray, labels: dict | None, length: int,
                       digit: float, seed: int, device: torch.device) -> dict[str, float]:
-    """Order accuracy (shuffled or not, chance 0.5) and, with labels, exact digit-set accuracy per frame."""
+    """Order accuracy on `length`-frame clips (shuffled or not, chance 0.5) and, with labels, the share of
+    frames whose predicted digit set is exactly right."""
     rng = np.random.default_rng([seed, 1])
     order_hits, digit_hits, frames = 0, 0, 0
-    for start, _ in _batches(clips):
-        chunk = clips[start : start + 64, :length]
-        shuffled, _, order = shuffle_half(chunk, rng)
+    for start, video in _batches(clips):
+        shuffled, _, order = shuffle_half(np.asarray(clips[start : start + 64, :length]), rng)
         out = model(to_video_batch(shuffled).to(device))
         order_hits += int((out["order"].argmax(1).cpu().numpy() == order).sum())
         if labels is not None:
-            index = np.arange(start, start + len(chunk))
-            targets = frame_targets(labels, index, clips.shape[1], clips.shape[2], digit)[:, :length]
-            plain = model(to_video_batch(chunk).to(device))["digits"].cpu().numpy() > 0
-            digit_hits += int((plain == (targets > 0.5)).all(axis=2).sum())
+            index = np.arange(start, start + len(video))
+            targets = frame_targets(labels, index, clips.shape[1], clips.shape[2], digit) > 0.5
+            predicted = model(video.to(device))["digits"].cpu().numpy() > 0
+            digit_hits += int((predicted == targets).all(axis=2).sum())
             frames += targets.shape[0] * targets.shape[1]
     accuracy = {"order": order_hits / len(clips)}
     if labels is not None:

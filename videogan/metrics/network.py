@@ -1,12 +1,12 @@
 """The evaluator network: a frame encoder, a digit classifier on it, and a temporal encoder.
 
 A video (B, C, T, H, W) in [-1, 1] is resized frame by frame to `input_size`
-and encoded to a 4x4 conv map. The digit classifier reads the map's spatial
-maximum (what is there, wherever it is); the frame feature f_t (frame_dim)
-reads that and the whole map (what and where). A 1-D conv over
+and encoded to a 4x4 conv map. Its spatial maximum what_t says what is there,
+wherever it is (the digit classifier reads it); f_t (frame_dim) reads what_t
+and the whole map, so it also knows where. A 1-D conv over
 (f_t, f_t - f_{t-1}) gives the motion feature (motion_dim). Video features are
-[mean_t f_t, motion]: appearance and motion, each block scaled to unit
-variance on real data so that neither dominates a distance.
+[mean_t what_t, mean_t f_t, motion]; frame features [what_t, f_t]. Each block
+is scaled to unit variance on real data so that none dominates a distance.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class FrameEncoder(nn.Module):
         layers: list[nn.Module] = []
         cin = channels
         for i in range(int(math.log2(input_size // 4))):
-            cout = min(width * 2**i, 4 * width)
+            cout = min(width * 2**i, 4 * width)  # the last is config.encoder_channels
             layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout),
                        nn.ReLU(inplace=True)]
             cin = cout
@@ -71,16 +71,16 @@ class Evaluator(nn.Module):
         self.arch = arch
         self.encoder = FrameEncoder(arch.channels, arch.input_size, arch.width)
         depth = self.encoder.out_channels
-        # What is in the frame (max over the 4x4 map) and where (the flattened map), to frame_dim.
-        self.project = nn.Linear(depth + 16 * depth, arch.frame_dim)
+        self.project = nn.Linear(17 * depth, arch.frame_dim)  # reads what (max over the map) and where (the map)
         self.temporal = TemporalEncoder(arch.frame_dim, arch.motion_dim)
         self.order = nn.Linear(arch.motion_dim, 2)  # 0 = frames in order, 1 = shuffled
         self.classifier = nn.Linear(depth, arch.num_classes) if arch.num_classes else None
-        # Feature normalisation, set from real data after fitting (see fit.set_normalisation).
-        self.register_buffer("frame_mean", torch.zeros(arch.frame_dim))
-        self.register_buffer("frame_scale", torch.ones(()))
-        self.register_buffer("video_mean", torch.zeros(arch.frame_dim + arch.motion_dim))
-        self.register_buffer("video_scale", torch.ones(arch.frame_dim + arch.motion_dim))
+        self.frame_blocks = (depth, arch.frame_dim)  # frame features: [what, where]
+        self.video_blocks = (depth, arch.frame_dim, arch.motion_dim)  # video: [mean what, mean where, motion]
+        # Feature normalisation, set from real data after fitting (fit.set_normalisation).
+        for name, blocks in (("frame", self.frame_blocks), ("video", self.video_blocks)):
+            self.register_buffer(f"{name}_mean", torch.zeros(sum(blocks)))
+            self.register_buffer(f"{name}_scale", torch.ones(sum(blocks)))
 
     def resize(self, videos: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> frames (B*T, C, S, S) at the evaluator's input size."""
@@ -93,33 +93,35 @@ class Evaluator(nn.Module):
         return frames
 
     def forward(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Raw outputs: frame features (B, T, F), motion (B, M), order logits (B, 2), digit logits (B, T, K)."""
+        """what (B, T, D), where (B, T, F), motion (B, M), order logits (B, 2), digit logits (B, T, 10)."""
         b, t = videos.shape[0], videos.shape[2]
         maps = self.encoder(self.resize(videos))
-        what = maps.amax(dim=(2, 3))
         # With labels the conv encoder learns from the digits alone: the order task, solved in a few
         # hundred steps, otherwise starves the classifier. Without labels it learns from the order task.
         shared = maps.detach() if self.classifier is not None else maps
-        feats = F.relu(self.project(torch.cat([shared.amax(dim=(2, 3)), shared.flatten(1)], dim=1))).view(b, t, -1)
-        motion = self.temporal(feats)
-        out = {"frame": feats, "motion": motion, "order": self.order(motion)}
+        what = maps.amax(dim=(2, 3))
+        where = F.relu(self.project(torch.cat([shared.amax(dim=(2, 3)), shared.flatten(1)], dim=1)))
+        where = where.view(b, t, -1)
+        motion = self.temporal(where)
+        out = {"what": what.view(b, t, -1), "where": where, "motion": motion, "order": self.order(motion)}
         if self.classifier is not None:
             out["digits"] = self.classifier(what).view(b, t, -1)
         return out
 
     @torch.no_grad()
-    def raw_video(self, videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unnormalised frame features (B, T, F) and video features (B, F + M)."""
+    def raw_features(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Unnormalised frame features (B, T, D + F), video features (B, D + F + M), digit logits."""
         out = self(videos)
-        return out["frame"], torch.cat([out["frame"].mean(dim=1), out["motion"]], dim=1)
+        frame = torch.cat([out["what"], out["where"]], dim=2)
+        video = torch.cat([frame.mean(dim=1), out["motion"]], dim=1)
+        return {"frame": frame, "video": video, **({"digits": out["digits"]} if "digits" in out else {})}
 
     @torch.no_grad()
     def features(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Normalised frame features (B, T, F), video features (B, F + M), digit probabilities (B, T, K)."""
-        out = self(videos)
-        frame = (out["frame"] - self.frame_mean) / self.frame_scale
-        video = torch.cat([out["frame"].mean(dim=1), out["motion"]], dim=1)
-        result = {"frame": frame, "video": (video - self.video_mean) / self.video_scale}
-        if "digits" in out:
-            result["probs"] = torch.sigmoid(out["digits"])
+        """Normalised frame features (B, T, D + F), video features (B, D + F + M), digit probabilities (B, T, 10)."""
+        raw = self.raw_features(videos)
+        result = {"frame": (raw["frame"] - self.frame_mean) / self.frame_scale,
+                  "video": (raw["video"] - self.video_mean) / self.video_scale}
+        if "digits" in raw:
+            result["probs"] = torch.sigmoid(raw["digits"])
         return result

@@ -79,6 +79,7 @@ def evaluate_checkpoint(config: Config, store_dir: str | Path, evaluator_path: s
     device = resolve_device(config.evaluate.device)
     n, seed, batch = config.evaluate.num_samples, config.evaluate.seed, config.evaluate.batch_size
     generator, saved, step = load_generator(checkpoint, device)
+    scorer, info = build_scorer(config, store_dir, evaluator_path, generator.frames, progress)  # checks first
     fake = sample_clips(generator, n, seed, batch)
     init_path = Path(snapshots) / INIT_SNAPSHOT
     if init_path.exists():
@@ -87,5 +88,4 @@ def evaluate_checkpoint(config: Config, store_dir: str | Path, evaluator_path: s
         print(f"note: {init_path} not found; fd_video_init uses a freshly initialised generator", file=sys.stderr)
         init_generator = build_generator(saved).to(device).eval()
     init = sample_clips(init_generator, n, seed, batch)
-    scorer, info = build_scorer(config, store_dir, evaluator_path, fake.shape[1], progress)
     return {**_with_evaluator_info(scorer.score(fake, init), info), "step": step}

@@ -4,8 +4,8 @@ Two tasks, both built from uint8 clips (N, T, H, W, C) with a numpy Generator,
 so a batch is a function of the seed alone:
 - order: half of each batch has its frames shuffled; the network says which
   (needs motion to solve, needs no labels);
-- digits (labelled sources only): which digit classes are visible in each
-  frame, plus digit-free clips (noise, smooth blobs, blank) whose target is
+- digits (labelled sources only): which digit classes are visible in a
+  frame, plus digit-free frames (noise, smooth blobs, blank) whose target is
   "no digit", so that the classifier learns to reject what is not a digit.
 """
 
@@ -48,7 +48,7 @@ def crop(clips: np.ndarray, index: np.ndarray, length: int, rng: np.random.Gener
     return np.stack([clips[i, s : s + length] for i, s in zip(index, starts)]), starts
 
 
-def shuffle_half(clips: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def shuffle_half(clips: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle the frames of a random half of the clips: (clips, permutation per clip, order label 0/1)."""
     b, length = clips.shape[:2]
     shuffled = rng.random(b) < 0.5
@@ -76,20 +76,27 @@ def digit_free_clips(n: int, shape: tuple[int, ...], rng: np.random.Generator) -
     return out
 
 
-def training_batch(clips: np.ndarray, labels: dict | None, index: np.ndarray, length: int,
-                   negatives: float, digit: float, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    """Videos (B, C, L, H, W), order labels (B,) with -1 = ignore, digit targets (B, L, 10) if labelled."""
-    video, starts = crop(clips, index, length, rng)
-    video, perms, order = shuffle_half(video, rng)
-    batch = {"order": torch.from_numpy(order)}
-    if labels is not None:
-        targets = frame_targets(labels, index, clips.shape[1], clips.shape[2], digit)
-        targets = np.stack([targets[i, s : s + length][p] for i, (s, p) in enumerate(zip(starts, perms))])
-        n_neg = int(round(negatives * len(index)))
-        if n_neg:
-            video[-n_neg:] = digit_free_clips(n_neg, video.shape[1:], rng)
-            targets[-n_neg:] = 0.0
-            batch["order"][-n_neg:] = -1
-        batch["digits"] = torch.from_numpy(targets)
-    batch["video"] = to_video_batch(video)
-    return batch
+def order_batch(clips: np.ndarray, index: np.ndarray, length: int,
+                rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Crops of the clips `index`, half of them shuffled: videos (B, C, L, H, W), order labels (B,)."""
+    video, _ = crop(clips, index, length, rng)
+    video, _, order = shuffle_half(video, rng)
+    return {"video": to_video_batch(video), "order": torch.from_numpy(order)}
+
+
+def digit_batch(clips: np.ndarray, labels: dict, index: np.ndarray, n: int, negatives: float, digit: float,
+                rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """n single frames from random clips of `index` (a share replaced by digit-free frames).
+
+    One frame per clip: consecutive frames of a clip are near copies, so this sees n digit pairs
+    where a batch of clips would see a few. Videos (n, C, 1, H, W), targets (n, 1, 10).
+    """
+    items = np.sort(rng.choice(index, n))
+    times = rng.integers(0, clips.shape[1], n)
+    frames = np.stack([clips[i, t : t + 1] for i, t in zip(items, times)])
+    targets = frame_targets(labels, items, clips.shape[1], clips.shape[2], digit)[np.arange(n), times][:, None]
+    n_neg = int(round(negatives * n))
+    if n_neg:
+        frames[-n_neg:] = digit_free_clips(n_neg, frames.shape[1:], rng)
+        targets[-n_neg:] = 0.0
+    return {"video": to_video_batch(frames), "digits": torch.from_numpy(np.ascontiguousarray(targets))}

@@ -10,6 +10,7 @@ and a resumed run redraws exactly what an unbroken run drew.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,8 +23,10 @@ STREAMS = {"critic": 1, "generator": 2}
 
 
 def step_generator(seed: int, stream: str, counter: int, device: torch.device) -> torch.Generator:
+    """A generator whose state depends only on (seed, stream, counter), for any integer seed."""
+    key = hashlib.sha256(f"{seed}/{STREAMS[stream]}/{counter}".encode()).digest()
     gen = torch.Generator(device=device)
-    gen.manual_seed((seed * 1_000_003 + STREAMS[stream]) * 1_000_000_007 + counter)
+    gen.manual_seed(int.from_bytes(key[:8], "little") >> 1)
     return gen
 
 
