@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/python -m videogan.demo
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: setup
-	$(BIN)/python -m pytest --durations=15
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest --durations=15
 
 bench: setup
 	$(BIN)/python benchmarks/train_step.py

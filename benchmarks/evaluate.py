@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/evaluate.py                       # demo (params.yaml), 1,000 samples
     .venv/bin/python benchmarks/evaluate.py --profile full        # the library defaults (a GPU job)
-    .venv/bin/python benchmarks/evaluate.py --num-samples 500 --threads 1
+    .venv/bin/python benchmarks/evaluate.py --num-samples 500 --threads 1 --set evaluator.width=16
 
 It builds a clip store for the profile in a temporary folder (test split = 2 x num_samples, the least
 evaluation accepts), fits the evaluator on it (timed), saves an untrained generator as the checkpoint
@@ -30,11 +30,10 @@ from videogan.models import build_generator  # noqa: E402
 from videogan.training.checkpoint import FORMAT, save_atomic  # noqa: E402
 
 
-def profile_config(profile: str, num_samples: int) -> Config:
+def profile_config(profile: str, num_samples: int, overrides: list[str]) -> Config:
     params = ROOT / "params.yaml" if profile == "demo" else None
-    overrides = [f"evaluate.num_samples={num_samples}",
-                 f"data.moving_mnist_generated.test_sequences={2 * num_samples}"]
-    return load_config(params, overrides)
+    sizes = [f"evaluate.num_samples={num_samples}", f"data.moving_mnist_generated.test_sequences={2 * num_samples}"]
+    return load_config(params, sizes + overrides)
 
 
 def save_untrained(config: Config, folder: Path) -> tuple[Path, Path]:
@@ -57,13 +56,17 @@ def main() -> None:
     parser.add_argument("--profile", choices=["demo", "full"], default="demo")
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                        help="override a params key, e.g. evaluator.epochs=8 (repeatable)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = profile_config(args.profile, args.num_samples)
+    config = profile_config(args.profile, args.num_samples, args.overrides)
     d = config.data
+    e = config.evaluator
     print(f"[{args.profile}] {d.dataset} {d.frame_size}x{d.frame_size}, {config.frames} frames, "
-          f"{args.num_samples} samples, {torch.get_num_threads()} threads, device {config.evaluate.device}")
+          f"{args.num_samples} samples, {torch.get_num_threads()} threads, device {config.evaluate.device}; "
+          f"evaluator width {e.width}, {e.epochs} epochs of {e.max_clips} clips at most")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         timed("store", lambda: prepare(config, tmp / "raw", tmp / "store", progress=False))

@@ -17,8 +17,9 @@ RUN_ID_KEY = "mlflow_run_id"
 
 
 def experiment_name(config: Config) -> str:
-    """One experiment per dataset, so runs on different data are never compared by accident."""
-    return f"videogan-{config.data.dataset}"
+    """One experiment per dataset and clip shape: the demo and the full size never share one."""
+    d = config.data
+    return f"videogan-{d.dataset}-{d.frame_size}px-{d.frames}f"
 
 
 def use_store(config: Config):

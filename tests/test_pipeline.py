@@ -27,7 +27,7 @@ def client(repo):
 
 def runs(repo):
     c = client(repo)
-    exp = c.get_experiment_by_name("videogan-moving_mnist_generated")
+    exp = c.get_experiment_by_name("videogan-moving_mnist_generated-16px-8f")
     return c.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
 
 

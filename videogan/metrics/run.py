@@ -34,7 +34,7 @@ def fit_from_store(config: Config, store_dir: str | Path, out: str | Path,
     meta = store.read_meta(store_dir)
     train = store.open_split(store_dir, "train")
     val = store.open_split(store_dir, "val")
-    digit = meta.get("source_info", {}).get("digit_size") or digit_size(train.shape[2])
+    digit = (meta.get("source_info") or {}).get("digit_size") or digit_size(train.shape[2])
     model, accuracy = fit_evaluator(train, _digit_labels(store_dir, "train"), val, _digit_labels(store_dir, "val"),
                                     config.evaluator, digit, progress)
     save_evaluator(out, model, config.evaluator, meta["digest"], accuracy)
