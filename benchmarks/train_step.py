@@ -4,11 +4,10 @@
 
 For each profile (`full`: the library defaults; `demo`: params.yaml) and each step
 (critic without the penalty, critic with it, generator), FLOPs are counted with
-torch.utils.flop_counter on the reference operators (transposed convolutions as
-such), the step is timed on the code the loop runs, and the achieved rate is
-printed as a fraction of a large float32 matmul's rate measured in the same
-process, so the ratios hold on a noisy machine. `--naive` also times the
-decoder with PyTorch's ConvTranspose2d.
+torch.utils.flop_counter's formulas, the step is timed on the code the loop
+runs, and the achieved rate is printed as a fraction of a large float32
+matmul's rate measured in the same process, so the ratios hold on a noisy
+machine.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from videogan.config import Config, load_config
-from videogan.models.upsample import Upsample2x
 from videogan.training.state import TrainingState
 from videogan.training.steps import StepSetup, critic_step_loss, draw, generator_step_loss, step_generator
 
@@ -78,13 +76,7 @@ def step_functions(config: Config, device: torch.device):
             d.requires_grad_(True)
         return run
 
-    return g, {"critic": critic(False), "critic+penalty": critic(True), "generator": generator()}
-
-
-def set_fast_upsample(module: torch.nn.Module, fast: bool) -> None:
-    for m in module.modules():
-        if isinstance(m, Upsample2x):
-            m.fast = fast
+    return {"critic": critic(False), "critic+penalty": critic(True), "generator": generator()}
 
 
 class FlopCount(TorchDispatchMode):
@@ -103,11 +95,9 @@ class FlopCount(TorchDispatchMode):
         return out
 
 
-def count_flops(generator, fn) -> int:
-    set_fast_upsample(generator, False)
+def count_flops(fn) -> int:
     with FlopCount() as counter:
         fn()
-    set_fast_upsample(generator, True)
     return counter.total
 
 
@@ -116,7 +106,6 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=["full", "demo"], choices=["full", "demo"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--naive", action="store_true", help="also time PyTorch's ConvTranspose2d decoder")
     args = parser.parse_args()
     device = torch.device(args.device)
     peak = matmul_rate(device)
@@ -124,17 +113,12 @@ def main() -> None:
     print(f"{'profile':8} {'step':16} {'GFLOP':>8} {'ms':>9} {'GFLOP/s':>9} {'of matmul':>10}")
     for profile in args.profiles:
         config = Config() if profile == "full" else load_config(ROOT / "params.yaml")
-        generator, steps = step_functions(config, device)
-        for name, fn in steps.items():
-            flops = count_flops(generator, fn)
-            variants = [("", True)] + ([(" (naive)", False)] if args.naive and name != "critic" else [])
-            for label, fast in variants:
-                set_fast_upsample(generator, fast)
-                seconds = timed(fn, args.repeats, device)
-                set_fast_upsample(generator, True)
-                rate = flops / seconds
-                print(f"{profile:8} {name + label:16} {flops / 1e9:8.2f} {seconds * 1e3:9.1f} "
-                      f"{rate / 1e9:9.1f} {rate / peak:10.2f}")
+        for name, fn in step_functions(config, device).items():
+            flops = count_flops(fn)
+            seconds = timed(fn, args.repeats, device)
+            rate = flops / seconds
+            print(f"{profile:8} {name:16} {flops / 1e9:8.2f} {seconds * 1e3:9.1f} "
+                  f"{rate / 1e9:9.1f} {rate / peak:10.2f}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,10 @@
 import pytest
 import torch
-import torch.nn.functional as F
 
 from support import tiny_config
 from videogan.losses import critic_loss, generator_loss
 from videogan.models import build_critic, build_generator
 from videogan.models.generator import decoder_widths
-from videogan.models.upsample import Upsample2x
 
 
 @pytest.mark.parametrize("frames,size,channels", [(8, 16, 1), (10, 32, 3), (12, 16, 3), (20, 64, 1), (16, 128, 1)])
@@ -43,14 +41,6 @@ def test_content_code_is_fixed_and_motion_changes_frames():
     z = g.sample_noise(1)
     video = g(z)
     assert not torch.allclose(video[:, :, 0], video[:, :, -1])  # the LSTM moves the state
-
-
-@pytest.mark.parametrize("cin,cout,size", [(4, 3, 1), (8, 5, 6), (3, 2, 7)])
-def test_fast_upsample_equals_transposed_convolution(cin, cout, size):
-    layer = Upsample2x(cin, cout)
-    x = torch.randn(2, cin, size, size + 1)
-    expected = F.conv_transpose2d(x, layer.weight, layer.bias, stride=2, padding=1)
-    torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "basic", "alternative"])

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videogan.models.upsample import Upsample2x
 
 
 class LayerNormLSTMCell(nn.Module):
@@ -64,7 +63,7 @@ class FrameDecoder(nn.Module):
         self.stem_norm = nn.GroupNorm(1, widths[0])  # LayerNorm over (C, H, W) with per-channel affine
         blocks = []
         for cin, cout in zip(widths[:-1], widths[1:]):
-            blocks += [Upsample2x(cin, cout), nn.GroupNorm(1, cout), nn.ReLU(inplace=True)]
+            blocks += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.GroupNorm(1, cout), nn.ReLU(inplace=True)]
         self.blocks = nn.Sequential(*blocks)
         self.to_frame = nn.Conv2d(widths[-1], channels, 3, padding=1)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from videogan.models.generator import LayerNormLSTMCell
-from videogan.models.upsample import Upsample2x
 
-_WEIGHTED = (nn.Linear, nn.Conv2d, nn.Conv3d, Upsample2x)
+_WEIGHTED = (nn.Linear, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
 
 
 def initialise(module: nn.Module, scheme: str = "glorot") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from videogan.config import Config
@@ -18,7 +19,7 @@ def train_from_store(config: Config, store: str | Path, root: str | Path = ".", 
     batches = open_training_batches(config, store, config.train.batch_size, config.train.seed,
                                     config.train.num_workers)
     own: list[Callback] = [JsonlLog(paths.log), ProgressBar()]
-    if tensorboard:
+    if tensorboard and int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes
         own.append(TensorBoardLog(paths.tensorboard))
     trainer = Trainer(config, batches, paths, own + list(callbacks), data_digest=meta["digest"],
                       resume_from=resume_from)
