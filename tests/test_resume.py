@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -111,7 +110,6 @@ def test_explicit_resume_with_a_new_learning_rate_uses_it(tmp_path, squares):
 
 
 def test_a_nan_loss_stops_before_the_update_and_keeps_the_last_good_state(tmp_path, squares):
-    poisoned = squares.astype(np.float32)
     cfg = tiny_config()
 
     class NanAfter(ClipBatches):
@@ -120,7 +118,7 @@ def test_a_nan_loss_stops_before_the_update_and_keeps_the_last_good_state(tmp_pa
             return x * float("nan") if k >= 20 else x
 
     paths = OutputPaths.under(tmp_path)
-    trainer = Trainer(cfg, NanAfter(poisoned.astype(np.uint8), 8, 8), paths, say=quiet)
+    trainer = Trainer(cfg, NanAfter(squares, 8, 8), paths, say=quiet)
     with pytest.raises(TrainingDiverged, match="critic loss became nan at iteration"):
         trainer.fit()
     good = checkpoint.load(trainer.resume_path)
