@@ -22,26 +22,20 @@ QUIET_DEFAULTS = {
 }
 
 
+def workspace(cwd: str | Path | None = None) -> Path:
+    """Where this run's files are (the folder holding dvc.yaml): the experiment's temporary copy,
+    or the repository itself."""
+    cwd = Path(cwd or os.getcwd()).resolve()
+    return next((f for f in (cwd, *cwd.parents) if (f / "dvc.yaml").exists()), cwd)
+
+
 def repo_root(cwd: str | Path | None = None) -> Path:
     """The project folder. A queued DVC experiment runs in `<root>/.dvc/tmp/exps/...`: its root is
     the part before that, so every run lands in one MLflow store."""
-    cwd = Path(cwd or os.getcwd()).resolve()
-    text = str(cwd)
+    text = str(Path(cwd or os.getcwd()).resolve())
     if EXPERIMENT_MARKER in text:
         return Path(text.split(EXPERIMENT_MARKER)[0])
-    for folder in (cwd, *cwd.parents):
-        if (folder / "dvc.yaml").exists():
-            return folder
-    return cwd
-
-
-def workspace() -> Path:
-    """Where this run's files are: the experiment's temporary copy, or the repository itself."""
-    cwd = Path.cwd().resolve()
-    for folder in (cwd, *cwd.parents):
-        if (folder / "dvc.yaml").exists():
-            return folder
-    return cwd
+    return workspace(cwd)
 
 
 def tracking_uri() -> str:

@@ -107,11 +107,10 @@ def attached_run(config: Config, checkpoint: Path):
     run_id = ckpt.load(checkpoint, kinds=("full",)).get("extra", {}).get(RUN_ID_KEY)
     if run_id is None:
         name = os.environ.get("DVC_EXP_NAME") or "unrecorded-training"
-        run = mlflow.start_run(run_name=name)
+        mlflow.start_run(run_name=name)
     else:
-        run = mlflow.start_run(run_id=run_id)
+        mlflow.start_run(run_id=run_id)
     try:
         yield mlflow
     finally:
         mlflow.end_run()
-    return run

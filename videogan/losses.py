@@ -13,9 +13,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("wgan-gp", "basic", "alternative")
-
-
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
                      fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """mean over the batch of (|grad_x D(x)| - 1)^2 at x = eps * real + (1 - eps) * fake.
@@ -50,7 +47,3 @@ def generator_loss(kind: str, fake_scores: torch.Tensor) -> torch.Tensor:
     if kind == "basic":
         return -F.softplus(fake_scores).mean()  # log(1 - sigmoid(s)) = -softplus(s)
     return F.softplus(-fake_scores).mean()  # -log sigmoid(s)
-
-
-def smoothed_real_labels(n: int, generator: torch.Generator) -> torch.Tensor:
-    return torch.empty(n).uniform_(0.7, 1.0, generator=generator)

@@ -21,6 +21,7 @@ import torch
 from PIL import GifImagePlugin, Image
 
 from videogan.data.batches import to_clips
+from videogan.sampling import fixed_noise, render_noise
 
 GREY_PALETTE = bytes(v for level in range(256) for v in (level, level, level))
 
@@ -103,18 +104,6 @@ def save_gif(frames: np.ndarray, path: str | Path, fps: int = 8) -> Path:
 
 
 # ------------------------------------------------------------------ generator renders
-@torch.no_grad()
-def render_noise(generator, noise: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Videos (n, C, T, H, W) for the given noise rows."""
-    device = next(generator.parameters()).device
-    return torch.cat([generator(noise[i : i + batch_size].to(device)).cpu()
-                      for i in range(0, len(noise), batch_size)])
-
-
-def fixed_noise(generator, n: int, seed: int) -> torch.Tensor:
-    return generator.sample_noise(n, torch.Generator().manual_seed(seed))
-
-
 def interpolation_noise(generator, rows: int, steps: int, seed: int) -> torch.Tensor:
     """(rows * steps, D): each row walks linearly from one noise vector to another, ends included."""
     ends = fixed_noise(generator, 2 * rows, seed)

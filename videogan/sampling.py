@@ -24,13 +24,21 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     return generator.to(device).eval(), config, int(state["step"])
 
 
+def fixed_noise(generator: Generator, n: int, seed: int) -> torch.Tensor:
+    return generator.sample_noise(n, torch.Generator().manual_seed(seed))
+
+
 @torch.no_grad()
+def render_noise(generator: Generator, noise: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Videos (n, C, T, H, W) in [-1, 1] for the given noise rows, `batch_size` at a time, on the CPU."""
+    device = next(generator.parameters()).device
+    return torch.cat([generator(noise[i : i + batch_size].to(device)).cpu()
+                      for i in range(0, len(noise), batch_size)])
+
+
 def sample_videos(generator: Generator, n: int, seed: int = 0, batch_size: int = 64) -> torch.Tensor:
     """n videos (n, C, T, H, W) in [-1, 1]; the same seed gives the same videos."""
-    device = next(generator.parameters()).device
-    noise = generator.sample_noise(n, torch.Generator().manual_seed(seed))
-    out = [generator(noise[i : i + batch_size].to(device)).cpu() for i in range(0, n, batch_size)]
-    return torch.cat(out)
+    return render_noise(generator, fixed_noise(generator, n, seed), batch_size)
 
 
 def sample_clips(generator: Generator, n: int, seed: int = 0, batch_size: int = 64) -> np.ndarray:

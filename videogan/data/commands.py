@@ -9,15 +9,12 @@ from typing import Annotated
 
 import typer
 
+from videogan.console import fail
+
 PARAMS = Annotated[Path, typer.Option("--params", help="params file (missing keys take the full-size defaults)")]
 SET = Annotated[list[str] | None, typer.Option("--set", help="override a params key, e.g. data.frames=16")]
 RAW = Annotated[Path, typer.Option("--raw", help="folder for downloaded files")]
 OUT = Annotated[Path, typer.Option("--out", help="folder of the clip store")]
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(1)
 
 
 def _load(params: Path, overrides: list[str] | None):
@@ -26,7 +23,7 @@ def _load(params: Path, overrides: list[str] | None):
     try:
         return load_config(params, overrides or [])
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def download(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW = Path("data/raw")) -> None:
@@ -38,7 +35,7 @@ def download(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW = 
     try:
         got = download_dataset(config.data, raw)
     except (DownloadError, ArchiveError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"{config.data.dataset}: " + (f"ready at {got}" if got else "nothing to download"))
 
 
@@ -53,7 +50,7 @@ def preprocess(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW 
     try:
         meta = prepare(config, raw, out)
     except SourceError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     sizes = json.dumps(meta["sizes"])
     typer.echo(f"{meta['source']}: clip store at {out}, clips {sizes}, shape {meta['shapes']['train'][1:]}, "
                f"digest {meta['digest']} ({time.perf_counter() - started:.1f} s)")

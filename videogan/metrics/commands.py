@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from videogan.console import fail
+
 PARAMS = Annotated[Path, typer.Option("--params", help="params file (missing keys take the full-size defaults)")]
 SET = Annotated[list[str] | None, typer.Option("--set", help="override a params key, e.g. evaluate.num_samples=500")]
 STORE = Annotated[Path, typer.Option("--store", help="folder of the clip store")]
@@ -30,8 +32,7 @@ def _user_errors():
     try:
         yield
     except (ConfigError, StoreError, EvaluatorError, CheckpointError, RenderError, FileNotFoundError) as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
+        fail(str(exc))
 
 
 def _load(params: Path, overrides: list[str] | None):

@@ -45,8 +45,26 @@ def compute(fake: Features, real: Features, cfg: EvaluateConfig,
             names: list[str] | None = None) -> dict[str, float]:
     """Every applicable metric (or those named) of `fake` against `real`."""
     chosen = [METRICS[n] for n in names] if names else list(METRICS.values())
-    return {m.name: float(m.fn(fake, real, cfg)) for m in chosen
-            if not (m.needs_digits and (fake.modes is None or real.modes is None))}
+    global _prdc_of_this_call
+    _prdc_of_this_call = {}
+    try:
+        return {m.name: float(m.fn(fake, real, cfg)) for m in chosen
+                if not (m.needs_digits and (fake.modes is None or real.modes is None))}
+    finally:
+        _prdc_of_this_call = None
+
+
+# precision, recall, density and coverage share one neighbour search per `compute` call
+_prdc_of_this_call: dict[tuple[int, int, int], dict[str, float]] | None = None
+
+
+def _prdc(fake: Features, real: Features, cfg: EvaluateConfig) -> dict[str, float]:
+    key = (id(fake), id(real), cfg.k)
+    if _prdc_of_this_call is None:  # called outside `compute`: nothing to share
+        return prdc(real.video, fake.video, cfg.k)
+    if key not in _prdc_of_this_call:
+        _prdc_of_this_call[key] = prdc(real.video, fake.video, cfg.k)
+    return _prdc_of_this_call[key]
 
 
 # ---------------------------------------------------------------- distributions
@@ -68,22 +86,22 @@ def kernel_distance_of_video_features(fake, real, cfg):
 
 @metric("precision", "higher")
 def share_of_fakes_inside_the_real_manifold(fake, real, cfg):
-    return prdc(real.video, fake.video, cfg.k)["precision"]
+    return _prdc(fake, real, cfg)["precision"]
 
 
 @metric("recall", "higher")
 def share_of_reals_inside_the_fake_manifold(fake, real, cfg):
-    return prdc(real.video, fake.video, cfg.k)["recall"]
+    return _prdc(fake, real, cfg)["recall"]
 
 
 @metric("density", "higher")
 def real_neighbourhoods_per_fake(fake, real, cfg):
-    return prdc(real.video, fake.video, cfg.k)["density"]
+    return _prdc(fake, real, cfg)["density"]
 
 
 @metric("coverage", "higher")
 def share_of_real_neighbourhoods_with_a_fake(fake, real, cfg):
-    return prdc(real.video, fake.video, cfg.k)["coverage"]
+    return _prdc(fake, real, cfg)["coverage"]
 
 
 # ---------------------------------------------------------------- digits (labelled sources)

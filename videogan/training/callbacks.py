@@ -76,7 +76,7 @@ class TensorBoardLog(Callback):
 
 
 class ProgressBar(Callback):
-    def __init__(self, every: int = 1):
+    def __init__(self):
         self.bar: tqdm | None = None
 
     def on_train_start(self, info: dict[str, Any]) -> None:

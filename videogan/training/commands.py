@@ -8,15 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from videogan.config import ConfigError, load_config
+from videogan.console import fail
 from videogan.training.checkpoint import CheckpointError
 
 Params = Annotated[Path, typer.Option("--params", help="params file (missing keys take the full-size defaults)")]
 Overrides = Annotated[Optional[list[str]], typer.Option("--set", help="override a key: --set train.iterations=50")]
-
-
-def fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 def train(
