@@ -39,7 +39,8 @@ def losses(tmp_path):
 
 def weights(path):
     state = checkpoint.load(path)
-    return {**{f"g.{k}": v for k, v in state["generator"].items()}, **{f"d.{k}": v for k, v in state["critic"].items()}}
+    nets = {"g": state["generator"], "d": state["critic"], "ema": state.get("generator_ema", {})}
+    return {f"{net}.{k}": v for net, tensors in nets.items() for k, v in tensors.items()}
 
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "alternative"])

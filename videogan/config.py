@@ -98,6 +98,7 @@ class TrainConfig(Strict):
     amp: Literal["none", "bf16"] = "none"  # bf16 autocast, CUDA only
     tf32: bool = True  # allow TF32 matmuls on CUDA
     compile: bool = False  # torch.compile the generator and critic
+    ema_decay: float | None = Field(0.999, ge=0, lt=1)  # sample from an exponential moving average of the generator's weights; null = the trained weights
     optim: OptimizersConfig = OptimizersConfig()
     clip: ClippingConfig = ClippingConfig()
     schedule: ScheduleConfig = ScheduleConfig()

@@ -20,7 +20,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     saved = {k: state["config"][k] for k in ("data", "model") if k in state["config"]}
     config = config_from_dict(saved, f"{path} (saved config)")
     generator = build_generator(config)
-    generator.load_state_dict(state["generator"])
+    generator.load_state_dict(state.get("generator_ema", state["generator"]))  # the average, when trained with one
     return generator.to(device).eval(), config, int(state["step"])
 
 

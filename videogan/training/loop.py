@@ -29,6 +29,7 @@ from videogan.training.distributed import (Rank, all_ranks_agree, average_gradie
 from videogan.training.optim import clip_gradients, grad_norm
 from videogan.training.schedule import instance_noise_sigma, run_until, scheduled_critic_steps
 from videogan.training.state import GROUPS, TrainingState
+from videogan.training.ema import update_average, warmed_up_decay
 from videogan.training.steps import (StepSetup, critic_step_loss, draw, generator_step_loss,
                                      step_generator)
 
@@ -157,6 +158,9 @@ class Trainer:
                 stats[f"grad_norm_{g}"] = grad_norm(params)
             clip_gradients(params, getattr(self.config.train.clip, g), self.config.train.clip.mode)
             s.optimizers[g].step()
+        if s.generator_ema is not None:
+            update_average(s.generator_ema, s.generator,
+                           warmed_up_decay(self.config.train.ema_decay, counters.generator_steps))
         counters.generator_steps += 1
         return float(loss.detach()), stats
 
@@ -224,7 +228,7 @@ class Trainer:
 
     @torch.no_grad()
     def _emit_videos(self) -> None:
-        g = self.state.generator
+        g = self.state.sampler
         noise = g.sample_noise(8, torch.Generator().manual_seed(self.config.train.seed), self.device)
         self._emit("on_videos", self.state.counters.step, g(noise).cpu())
 
@@ -247,8 +251,9 @@ class Trainer:
     # ------------------------------------------------------------------- run
     def fit(self) -> TrainResult:
         resumed = self._restore()
-        for module in (self.state.generator, self.state.critic):
-            broadcast_parameters(module, self.rank)
+        for module in (self.state.generator, self.state.critic, self.state.generator_ema):
+            if module is not None:
+                broadcast_parameters(module, self.rank)
         counters, train = self.state.counters, self.config.train
         self._emit("on_train_start", {
             "config": self.config, "start_step": counters.step, "iterations": train.iterations,

@@ -11,6 +11,7 @@ import torch
 from videogan.config import Config, OptimizerConfig, architecture, config_from_dict, to_dict
 from videogan.models import Critic, Generator, build_critic, build_generator
 from videogan.training import checkpoint
+from videogan.training.ema import averaged_copy
 from videogan.training.optim import build_optimizer, build_scheduler
 
 GROUPS = ("critic", "decoder", "lstm")
@@ -31,6 +32,7 @@ class TrainingState:
     optimizers: dict[str, torch.optim.Optimizer]
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
     counters: Counters = field(default_factory=Counters)
+    generator_ema: Generator | None = None  # train.ema_decay's running average; None when it is null
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the tracking run id
 
     @classmethod
@@ -45,7 +47,13 @@ class TrainingState:
         settings: dict[str, OptimizerConfig] = {g: getattr(config.train.optim, g) for g in GROUPS}
         optimizers = {g: build_optimizer(groups[g], settings[g]) for g in GROUPS}
         schedulers = {g: build_scheduler(optimizers[g], settings[g]) for g in GROUPS}
-        return cls(config, generator, critic, optimizers, schedulers)
+        ema = averaged_copy(generator) if config.train.ema_decay is not None else None
+        return cls(config, generator, critic, optimizers, schedulers, generator_ema=ema)
+
+    @property
+    def sampler(self) -> Generator:
+        """The weights to sample from: the moving average when there is one."""
+        return self.generator if self.generator_ema is None else self.generator_ema
 
     def params(self, group: str) -> list[torch.nn.Parameter]:
         return [p for pg in self.optimizers[group].param_groups for p in pg["params"]]
@@ -61,6 +69,7 @@ class TrainingState:
             "batches": self.counters.batches,
             "generator_steps": self.counters.generator_steps,
             "generator": self.generator.state_dict(),
+            **({} if self.generator_ema is None else {"generator_ema": self.generator_ema.state_dict()}),
             "critic": self.critic.state_dict(),
             "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
             "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
@@ -74,7 +83,7 @@ class TrainingState:
             "kind": "generator",
             "config": to_dict(self.config),
             "step": self.counters.step,
-            "generator": self.generator.state_dict(),
+            "generator": self.sampler.state_dict(),
         }
 
     def restore(self, state: dict[str, Any], source: Path, same_config: bool) -> None:
@@ -88,6 +97,8 @@ class TrainingState:
                 + "\n  ".join(diff) + "\nuse the saved settings or train from scratch"
             )
         self.generator.load_state_dict(state["generator"])
+        if self.generator_ema is not None:  # a state saved without an average starts it from its weights
+            self.generator_ema.load_state_dict(state.get("generator_ema", state["generator"]))
         self.critic.load_state_dict(state["critic"])
         for g in GROUPS:
             self.optimizers[g].load_state_dict(state["optimizers"][g])

@@ -1,0 +1,32 @@
+"""Exponential moving average of the generator's weights: what snapshots, checkpoints and samples use.
+
+GAN weights oscillate around a good solution; their running average sits nearer to it
+(Yazici et al. 2019, "The unusual effectiveness of averaging in GAN training"; the
+sampling generator of Karras et al.'s StyleGAN). The decay warms up as (1 + n) / (10 + n)
+so that a short run is not dominated by its random initial weights.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def averaged_copy(module: nn.Module) -> nn.Module:
+    average = copy.deepcopy(module)
+    average.requires_grad_(False)
+    return average
+
+
+def warmed_up_decay(decay: float, updates: int) -> float:
+    return min(decay, (1 + updates) / (10 + updates))
+
+
+@torch.no_grad()
+def update_average(average: nn.Module, live: nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * live, parameters and buffers."""
+    torch._foreach_lerp_(list(average.parameters()), list(live.parameters()), 1.0 - decay)
+    for a, b in zip(average.buffers(), live.buffers()):
+        a.copy_(b)
