@@ -29,6 +29,7 @@ class Metric:
     fn: MetricFn
     better: Literal["lower", "higher", "one"]
     needs_digits: bool  # only where the evaluator has a digit classifier
+    one_of_several: bool = False  # fn returns a dict of several metrics by name
 
 
 METRICS: dict[str, Metric] = {}
@@ -41,30 +42,27 @@ def metric(name: str, better: Literal["lower", "higher", "one"], needs_digits: b
     return register
 
 
+def metrics(better: dict[str, Literal["lower", "higher", "one"]]):
+    """Several metrics from one computation, which returns them as a dict by name."""
+    def register(fn):
+        for name, direction in better.items():
+            METRICS[name] = Metric(name, fn, direction, needs_digits=False, one_of_several=True)
+        return fn
+    return register
+
+
 def compute(fake: Features, real: Features, cfg: EvaluateConfig,
             names: list[str] | None = None) -> dict[str, float]:
-    """Every applicable metric (or those named) of `fake` against `real`."""
+    """Every applicable metric (or those named) of `fake` against `real`; each computation runs once."""
     chosen = [METRICS[n] for n in names] if names else list(METRICS.values())
-    global _prdc_of_this_call
-    _prdc_of_this_call = {}
-    try:
-        return {m.name: float(m.fn(fake, real, cfg)) for m in chosen
-                if not (m.needs_digits and (fake.modes is None or real.modes is None))}
-    finally:
-        _prdc_of_this_call = None
-
-
-# precision, recall, density and coverage share one neighbour search per `compute` call
-_prdc_of_this_call: dict[tuple[int, int, int], dict[str, float]] | None = None
-
-
-def _prdc(fake: Features, real: Features, cfg: EvaluateConfig) -> dict[str, float]:
-    key = (id(fake), id(real), cfg.k)
-    if _prdc_of_this_call is None:  # called outside `compute`: nothing to share
-        return prdc(real.video, fake.video, cfg.k)
-    if key not in _prdc_of_this_call:
-        _prdc_of_this_call[key] = prdc(real.video, fake.video, cfg.k)
-    return _prdc_of_this_call[key]
+    results, out = {}, {}
+    for m in chosen:
+        if m.needs_digits and (fake.modes is None or real.modes is None):
+            continue
+        if m.fn not in results:
+            results[m.fn] = m.fn(fake, real, cfg)
+        out[m.name] = float(results[m.fn][m.name] if m.one_of_several else results[m.fn])
+    return out
 
 
 # ---------------------------------------------------------------- distributions
@@ -84,24 +82,10 @@ def kernel_distance_of_video_features(fake, real, cfg):
     return kernel_distance(fake.video, real.video)
 
 
-@metric("precision", "higher")
-def share_of_fakes_inside_the_real_manifold(fake, real, cfg):
-    return _prdc(fake, real, cfg)["precision"]
-
-
-@metric("recall", "higher")
-def share_of_reals_inside_the_fake_manifold(fake, real, cfg):
-    return _prdc(fake, real, cfg)["recall"]
-
-
-@metric("density", "higher")
-def real_neighbourhoods_per_fake(fake, real, cfg):
-    return _prdc(fake, real, cfg)["density"]
-
-
-@metric("coverage", "higher")
-def share_of_real_neighbourhoods_with_a_fake(fake, real, cfg):
-    return _prdc(fake, real, cfg)["coverage"]
+@metrics({"precision": "higher", "recall": "higher", "density": "higher", "coverage": "higher"})
+def precision_recall_density_coverage(fake, real, cfg):
+    """Naeem et al. 2020, from one k-nearest-neighbour search."""
+    return prdc(real.video, fake.video, cfg.k)
 
 
 # ---------------------------------------------------------------- digits (labelled sources)
