@@ -15,7 +15,7 @@ from videogan.metrics.artifact import (
 )
 from videogan.metrics.config import EvaluatorConfig
 from videogan.metrics.fit import fit_evaluator
-from videogan.metrics.tasks import digit_batch, digit_free_clips, frame_targets, order_batch
+from videogan.metrics.tasks import digit_batch, digit_free_clips, dust, frame_targets, order_batch
 
 TINY = dict(input_size=16, width=8, frame_dim=16, motion_dim=16, clip_frames=4, epochs=1, batch_size=16,
             val_clips=32, device="cpu")
@@ -96,6 +96,12 @@ def test_digit_batch_labels_each_frame_and_adds_digit_free_frames():
 def test_digit_free_clips_hold_no_digit_shapes():
     clips = digit_free_clips(6, (4, 16, 16, 1), np.random.default_rng(0))
     assert clips.dtype == np.uint8 and clips.shape == (6, 4, 16, 16, 1)
+
+
+def test_dust_is_sparse_bright_pixels_on_black():
+    clips = np.stack([dust((4, 32, 32, 1), np.random.default_rng(seed)) for seed in range(20)])
+    lit = clips > 0
+    assert 0.003 < lit.mean() < 0.2 and clips[lit].min() >= 128
 
 
 def test_version_follows_data_and_params_but_not_device():

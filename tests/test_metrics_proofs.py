@@ -40,6 +40,7 @@ def scores(kind: str) -> dict[str, float]:
         "shuffled": lambda: np.stack([v[rng.permutation(v.shape[0])] for v in real]),
         "static": lambda: np.repeat(real[:, :1], real.shape[1], axis=1),
         "noise": lambda: rng.integers(0, 256, real.shape, dtype=np.uint8),
+        "dust": lambda: np.where(rng.random(real.shape) < 0.05, 255, 0).astype(np.uint8),
     }[kind]()
     return scorer.score(fake)
 
@@ -100,6 +101,10 @@ def test_noise_fails_every_metric():
     failed = {name: worse(name, s[name], s[f"{name}_ref"], 2.0) for name in METRICS}
     assert all(failed.values()), [n for n, ok in failed.items() if not ok]
     assert s["recognisable_frames"] < 0.05 and s["classes_covered"] < 0.2
+
+
+def test_sparse_dust_on_black_is_not_taken_for_digits():
+    assert scores("dust")["recognisable_frames"] < 0.05 < scores("real")["recognisable_frames"]
 
 
 def test_untrained_generator_scores_far_worse_than_real_data():

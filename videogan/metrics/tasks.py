@@ -60,20 +60,34 @@ def shuffle_half(clips: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarra
 
 
 def digit_free_clips(n: int, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """n uint8 clips (n, T, H, W, C) with no digit in them: pixel noise, smooth blobs or a flat level."""
+    """n uint8 clips (n, T, H, W, C) with no digit in them: pixel noise, smooth blobs, a flat level, or
+    sparse bright dust on black (the speckle an early generator makes, which must not pass for digits)."""
     t, h, w, c = shape
     out = np.empty((n, *shape), np.uint8)
     for i in range(n):
-        kind = rng.integers(3)
+        kind = rng.integers(4)
         if kind == 0:
             out[i] = rng.integers(0, 256, shape)
         elif kind == 1:
             coarse = torch.from_numpy(rng.random((t, c, 4, 4), dtype=np.float32))
             fine = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False)
             out[i] = (fine.clamp(0, 1) * 255).permute(0, 2, 3, 1).to(torch.uint8).numpy()
-        else:
+        elif kind == 2:
             out[i] = rng.integers(0, 256)
+        else:
+            out[i] = dust(shape, rng)
     return out
+
+
+def dust(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Isolated bright pixels (1-15% of them) on black, thickest in a random region."""
+    t, h, w, c = shape
+    density = rng.uniform(0.01, 0.15)
+    cy, cx, spread = rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w, rng.uniform(0.1, 0.5) * h
+    yy, xx = np.mgrid[:h, :w]
+    near = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * spread**2))[None, :, :, None]
+    lit = rng.random(shape) < density * near / near.mean()
+    return np.where(lit, rng.integers(128, 256, shape), 0).astype(np.uint8)
 
 
 def order_batch(clips: np.ndarray, index: np.ndarray, length: int,
