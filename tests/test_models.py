@@ -19,6 +19,15 @@ def test_generator_and_critic_shapes(frames, size, channels, lstm_input):
     assert d(video).shape == (2,)
 
 
+@pytest.mark.parametrize("size", [16, 32])
+def test_nearest_upsampling_decoder_has_no_transposed_convolutions(size):
+    cfg = tiny_config(data={"frames": 8, "frame_size": size}, model={"generator": {"upsample": "nearest"}})
+    g = build_generator(cfg)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in g.modules())
+    assert sum(isinstance(m, torch.nn.Upsample) for m in g.modules()) == {16: 2, 32: 3}[size]  # one per doubling from 4x4
+    assert g(g.sample_noise(2)).shape == (2, 1, 8, size, size)
+
+
 def test_full_size_defaults_match_the_original():
     from videogan.config import Config
 

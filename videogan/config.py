@@ -34,6 +34,7 @@ class GeneratorConfig(Strict):
     width: int = Field(64, ge=1)  # channels of the last decoder block; doubles per block towards 4x4
     max_width: int = Field(512, ge=1)  # cap on decoder channels
     forget_bias: float = 1.0  # initial bias of the LSTM's forget gate
+    upsample: Literal["transposed", "nearest"] = "transposed"  # decoder doubling: transposed conv (DCGAN) or nearest + 3x3 conv
 
 
 class CriticConfig(Strict):

@@ -52,10 +52,19 @@ def decoder_widths(frame_size: int, width: int, max_width: int) -> list[int]:
     return [min(max_width, width * 2 ** (blocks - i)) for i in range(blocks + 1)]
 
 
-class FrameDecoder(nn.Module):
-    """DCGAN decoder: linear to 4x4, (transposed conv k4 s2, LayerNorm, ReLU) per doubling, 3x3 conv, tanh."""
+def upsampling(cin: int, cout: int, mode: str) -> list[nn.Module]:
+    """Double the resolution: a transposed conv (k4 s2, the DCGAN's) or nearest-neighbour + 3x3 conv,
+    which avoids the transposed conv's checkerboard (Odena et al. 2016)."""
+    if mode == "transposed":
+        return [nn.ConvTranspose2d(cin, cout, 4, 2, 1)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1)]
 
-    def __init__(self, in_dim: int, frame_size: int, channels: int, width: int, max_width: int):
+
+class FrameDecoder(nn.Module):
+    """DCGAN decoder: linear to 4x4, (upsampling, LayerNorm, ReLU) per doubling, 3x3 conv, tanh."""
+
+    def __init__(self, in_dim: int, frame_size: int, channels: int, width: int, max_width: int,
+                 upsample: str = "transposed"):
         super().__init__()
         widths = decoder_widths(frame_size, width, max_width)
         self.stem_shape = (widths[0], 4, 4)
@@ -63,7 +72,7 @@ class FrameDecoder(nn.Module):
         self.stem_norm = nn.GroupNorm(1, widths[0])  # LayerNorm over (C, H, W) with per-channel affine
         blocks = []
         for cin, cout in zip(widths[:-1], widths[1:]):
-            blocks += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.GroupNorm(1, cout), nn.ReLU(inplace=True)]
+            blocks += [*upsampling(cin, cout, upsample), nn.GroupNorm(1, cout), nn.ReLU(inplace=True)]
         self.blocks = nn.Sequential(*blocks)
         self.to_frame = nn.Conv2d(widths[-1], channels, 3, padding=1)
 
@@ -76,13 +85,13 @@ class FrameDecoder(nn.Module):
 class Generator(nn.Module):
     def __init__(self, frames: int, frame_size: int, channels: int, motion_dim: int = 128,
                  content_dim: int = 128, lstm_input: str = "frame", width: int = 64,
-                 max_width: int = 512, forget_bias: float = 1.0):
+                 max_width: int = 512, forget_bias: float = 1.0, upsample: str = "transposed"):
         super().__init__()
         self.frames, self.frame_size, self.channels = frames, frame_size, channels
         self.motion_dim, self.content_dim, self.lstm_input = motion_dim, content_dim, lstm_input
         input_size = {"frame": channels * frame_size**2, "noise": motion_dim, "none": 0}[lstm_input]
         self.lstm = LayerNormLSTMCell(input_size, motion_dim, forget_bias)
-        self.decoder = FrameDecoder(motion_dim + content_dim, frame_size, channels, width, max_width)
+        self.decoder = FrameDecoder(motion_dim + content_dim, frame_size, channels, width, max_width, upsample)
 
     @property
     def noise_dim(self) -> int:
