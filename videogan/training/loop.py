@@ -26,10 +26,10 @@ from videogan.training import checkpoint
 from videogan.training.callbacks import Callback
 from videogan.training.distributed import (Rank, all_ranks_agree, average_gradients,
                                            broadcast_parameters, init_from_env, resolve_device)
+from videogan.training.ema import update_average, warmed_up_decay
 from videogan.training.optim import clip_gradients, grad_norm
 from videogan.training.schedule import instance_noise_sigma, run_until, scheduled_critic_steps
 from videogan.training.state import GROUPS, TrainingState
-from videogan.training.ema import update_average, warmed_up_decay
 from videogan.training.steps import (StepSetup, critic_step_loss, draw, generator_step_loss,
                                      step_generator)
 
