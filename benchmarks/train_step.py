@@ -22,7 +22,7 @@ from torch.utils.flop_counter import flop_registry
 
 from videogan.config import Config, load_config
 from videogan.training.state import TrainingState
-from videogan.training.steps import StepSetup, critic_step_loss, draw, generator_step_loss, step_generator
+from videogan.training.steps import Networks, StepSetup, critic_step_loss, draw, generator_step_loss, step_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +52,7 @@ def sync(device: torch.device) -> None:
 def step_functions(config: Config, device: torch.device):
     state = TrainingState.fresh(config, device)
     g, d = state.generator, state.critic
+    nets = Networks.build(g, d)
     batch = config.train.batch_size
     real = torch.rand(batch, *StepSetup.of(g, d, "wgan-gp", 0).video_shape, device=device) * 2 - 1
 
@@ -61,7 +62,7 @@ def step_functions(config: Config, device: torch.device):
 
         def run():
             d.zero_grad(set_to_none=True)
-            loss, _ = critic_step_loss(g, d, real, draws, setup)
+            loss, _ = critic_step_loss(nets, real, draws, setup)
             loss.backward()
         return run
 
@@ -72,7 +73,7 @@ def step_functions(config: Config, device: torch.device):
         def run():
             g.zero_grad(set_to_none=True)
             d.requires_grad_(False)
-            generator_step_loss(g, d, draws, setup).backward()
+            generator_step_loss(nets, draws, setup).backward()
             d.requires_grad_(True)
         return run
 

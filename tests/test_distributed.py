@@ -12,7 +12,7 @@ from videogan.data.squares import bouncing_squares
 from videogan.training.distributed import Rank, average_gradients
 from videogan.training.loop import OutputPaths, Trainer
 from videogan.training.state import TrainingState
-from videogan.training.steps import StepSetup, critic_step_loss, draw, generator_step_loss, step_generator
+from videogan.training.steps import Networks, StepSetup, critic_step_loss, draw, generator_step_loss, step_generator
 
 WORLD = 2
 CPU = torch.device("cpu")
@@ -23,17 +23,18 @@ def step_gradients(cfg, rank: Rank) -> dict[str, dict[str, torch.Tensor]]:
     averaged over ranks, at the initial weights."""
     state = TrainingState.fresh(cfg, CPU)
     setup = StepSetup.of(state.generator, state.critic, cfg.train.loss, cfg.train.gp_lambda)
+    nets = Networks.build(state.generator, state.critic)
     batch, sigma = cfg.train.batch_size, cfg.train.instance_noise.sigma
     real = ClipBatches(bouncing_squares(32, 8, 16, seed=1), batch, 8).batch(0).chunk(rank.world)[rank.rank]
     draws = draw(setup, batch, sigma, step_generator(cfg.train.seed, "critic", 0, CPU), True)
-    loss, _ = critic_step_loss(state.generator, state.critic, real, draws.shard(rank.rank, rank.world), setup)
+    loss, _ = critic_step_loss(nets, real, draws.shard(rank.rank, rank.world), setup)
     loss.backward()
     average_gradients(list(state.critic.parameters()), rank)
     critic = {k: p.grad.clone() for k, p in state.critic.named_parameters()}
 
     draws = draw(setup, batch, sigma, step_generator(cfg.train.seed, "generator", 0, CPU), False)
     state.critic.requires_grad_(False)
-    generator_step_loss(state.generator, state.critic, draws.shard(rank.rank, rank.world), setup).backward()
+    generator_step_loss(nets, draws.shard(rank.rank, rank.world), setup).backward()
     average_gradients(list(state.generator.parameters()), rank)
     generator = {k: p.grad.clone() for k, p in state.generator.named_parameters()}
     return {"critic": critic, "generator": generator}

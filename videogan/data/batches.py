@@ -32,6 +32,31 @@ def to_video_batch(clips: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+def to_device_videos(clips: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, T, H, W, C) on any device -> float (B, C, T, H, W) in [-1, 1] on that device: the same
+    float32 arithmetic as `to_video_batch`'s table, so the same numbers to the bit."""
+    return clips.permute(0, 4, 1, 2, 3).float().div_(127.5).sub_(1.0).contiguous()
+
+
+def prefetch_to(device: torch.device, batches: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+    """uint8 batches copied to a CUDA device from pinned memory on a side stream, one batch ahead, so
+    the copy overlaps the step that runs before it; each is converted to float there."""
+    copy_stream = torch.cuda.Stream(device)
+
+    def send(clips: torch.Tensor) -> torch.Tensor:
+        with torch.cuda.stream(copy_stream):
+            pinned = clips if clips.is_pinned() else clips.pin_memory()
+            return pinned.to(device, non_blocking=True)
+
+    upcoming = send(next(batches))
+    while True:
+        current = upcoming
+        torch.cuda.current_stream(device).wait_stream(copy_stream)
+        current.record_stream(torch.cuda.current_stream(device))
+        upcoming = send(next(batches))
+        yield to_device_videos(current)
+
+
 def to_clips(videos: torch.Tensor) -> np.ndarray:
     """float (B, C, T, H, W) in [-1, 1] -> uint8 (B, T, H, W, C)."""
     x = ((videos.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -59,20 +84,33 @@ class ClipBatches(Dataset):
         starts = rng.integers(0, self.clips.shape[1] - self.frames + 1, self.batch_size)
         return items, starts
 
-    def batch(self, k: int) -> torch.Tensor:
+    def clips_of(self, k: int) -> np.ndarray:
+        """Batch k as uint8 clips (B, T, H, W, C)."""
         items, starts = self.indices(k)
-        clips = np.stack([self.clips[i, s : s + self.frames] for i, s in zip(items, starts)])
-        return to_video_batch(clips)
+        return np.stack([self.clips[i, s : s + self.frames] for i, s in zip(items, starts)])
+
+    def batch(self, k: int) -> torch.Tensor:
+        return to_video_batch(self.clips_of(k))
+
+    def uint8_batch(self, k: int) -> torch.Tensor:
+        return torch.from_numpy(self.clips_of(k))
 
     def __getitem__(self, k: int) -> torch.Tensor:  # what a DataLoader worker calls
         return self.batch(k)
 
-    def stream(self, start: int = 0) -> Iterator[torch.Tensor]:
-        """Batches start, start + 1, ... forever."""
+    def stream(self, start: int = 0, device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
+        """Batches start, start + 1, ... forever, as float videos on `device`. To a CUDA device the
+        clips travel as uint8 (a quarter of the bytes) and are converted there (`prefetch_to`)."""
+        device = torch.device(device)
+        if device.type != "cuda":
+            return self._stream(self, start, pin=False)
+        return prefetch_to(device, self._stream(_Uint8Batches(self), start, pin=True))
+
+    def _stream(self, dataset: Dataset, start: int, pin: bool) -> Iterator[torch.Tensor]:
         if self.num_workers == 0:
-            return map(self.batch, itertools.count(start))
-        loader = DataLoader(self, batch_size=None, sampler=itertools.count(start), num_workers=self.num_workers,
-                            worker_init_fn=_one_thread, prefetch_factor=4)
+            return map(dataset.__getitem__, itertools.count(start))
+        loader = DataLoader(dataset, batch_size=None, sampler=itertools.count(start), num_workers=self.num_workers,
+                            worker_init_fn=_one_thread, prefetch_factor=4, pin_memory=pin)
         return iter(loader)
 
     def __getstate__(self) -> dict:
@@ -86,6 +124,16 @@ class ClipBatches(Dataset):
         if isinstance(state["clips"], _Reopen):
             state["clips"] = np.load(state["clips"].path, mmap_mode="r")
         self.__dict__.update(state)
+
+
+class _Uint8Batches(Dataset):
+    """The same batches as uint8 clips, for a DataLoader that feeds a GPU."""
+
+    def __init__(self, batches: ClipBatches):
+        self.batches = batches
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return self.batches.uint8_batch(k)
 
 
 class _Reopen:

@@ -73,10 +73,11 @@ def average_gradients(params: list[nn.Parameter], rank: Rank) -> None:
         grad.copy_(synced)
 
 
-def all_ranks_agree(rank: Rank, value: float, device: torch.device) -> float:
-    """The mean of a scalar over ranks (used so every rank takes the same threshold decision)."""
+def all_ranks_mean(rank: Rank, value: torch.Tensor) -> torch.Tensor:
+    """The mean of a 0-d tensor over ranks, on the device (no host read), so that every rank sees the
+    same loss: the same finite flag and the same threshold decisions."""
     if not rank.distributed:
         return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return float(t) / rank.world
+    value = value.detach().clone()
+    dist.all_reduce(value)
+    return value / rank.world

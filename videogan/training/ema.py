@@ -25,8 +25,10 @@ def warmed_up_decay(decay: float, updates: int) -> float:
 
 
 @torch.no_grad()
-def update_average(average: nn.Module, live: nn.Module, decay: float) -> None:
-    """average <- decay * average + (1 - decay) * live, parameters and buffers."""
-    torch._foreach_lerp_(list(average.parameters()), list(live.parameters()), 1.0 - decay)
+def update_average(average: nn.Module, live: nn.Module, decay: float, keep: torch.Tensor | None = None) -> None:
+    """average <- decay * average + (1 - decay) * live, parameters and buffers, in one foreach lerp.
+    `keep`, a 0-d device tensor, scales the step (0 skips it) without a host read."""
+    weight = 1.0 - decay if keep is None else keep * (1.0 - decay)
+    torch._foreach_lerp_(list(average.parameters()), list(live.parameters()), weight)
     for a, b in zip(average.buffers(), live.buffers()):
         a.copy_(b)

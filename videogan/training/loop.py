@@ -6,15 +6,18 @@
 Started again with the same config (same training hash) it resumes from
 `.videogan/resume/<hash>.pt` as long as that state's step is below
 `train.iterations`; `resume_from=FILE` resumes from a chosen full checkpoint,
-refusing one whose architecture differs. A non-finite loss stops training
-before the optimiser step, so the last saved state stays good.
+refusing one whose architecture differs.
+
+An ordinary iteration never reads a tensor on the host: losses and stats stay on
+the device and are read at log steps. A non-finite loss makes every later
+update a no-op on the device (health.py); the loop checks that flag before it
+logs or saves anything and stops there, so the last saved state stays good.
 Multi-GPU: `torchrun --nproc_per_node=N -m videogan.cli train` (see distributed.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,18 +27,17 @@ import torch
 from videogan.config import Config, training_hash
 from videogan.training import checkpoint
 from videogan.training.callbacks import Callback
-from videogan.training.distributed import (Rank, all_ranks_agree, average_gradients,
+from videogan.training.distributed import (Rank, all_ranks_mean, average_gradients,
                                            broadcast_parameters, init_from_env, resolve_device)
 from videogan.training.ema import update_average, warmed_up_decay
+from videogan.training.health import FiniteGuard, TrainingDiverged
 from videogan.training.optim import clip_gradients, grad_norm
 from videogan.training.schedule import instance_noise_sigma, run_until, scheduled_critic_steps
 from videogan.training.state import GROUPS, TrainingState
-from videogan.training.steps import (StepSetup, critic_step_loss, draw, generator_step_loss,
+from videogan.training.steps import (Networks, StepSetup, critic_step_loss, draw, generator_step_loss,
                                      step_generator)
 
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite."""
+__all__ = ["OutputPaths", "TrainResult", "Trainer", "TrainingDiverged"]
 
 
 @dataclass(frozen=True)
@@ -80,18 +82,18 @@ class Trainer:
         self.state = TrainingState.fresh(config, self.device)
         self.setup = StepSetup.of(self.state.generator, self.state.critic, config.train.loss,
                                   config.train.gp_lambda)
-        self.generator_fn, self.critic_fn = self._maybe_compiled()
+        train = config.train
+        self.nets = Networks.build(self.state.generator, self.state.critic, train.compile, train.compile_mode,
+                                   train.channels_last)
+        if train.channels_last and self.state.generator_ema is not None:
+            self.state.generator_ema.decoder.to(memory_format=torch.channels_last)
+        self.guard = FiniteGuard(self.device)
 
     @property
     def resume_path(self) -> Path:
         return self.paths.resume_dir / f"{self.hash}.pt"
 
     # ------------------------------------------------------------------ setup
-    def _maybe_compiled(self):
-        if not self.config.train.compile:
-            return self.state.generator, self.state.critic
-        return torch.compile(self.state.generator), torch.compile(self.state.critic)
-
     def _autocast(self):
         if self.config.train.amp == "bf16" and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -116,79 +118,83 @@ class Trainer:
         return self.resume_path
 
     # ------------------------------------------------------------------- steps
-    def _critic_step(self, real: torch.Tensor, sigma: float, want_norm: bool) -> tuple[float, dict]:
-        s, counters = self.state, self.state.counters
-        gen = step_generator(self.config.train.seed, "critic", counters.batches, self.device)
-        d = draw(self.setup, self.config.train.batch_size, sigma, gen, critic_step=True)
+    def _critic_step(self, real: torch.Tensor, sigma: float, want_norm: bool) -> tuple[torch.Tensor, dict]:
+        s, counters, train = self.state, self.state.counters, self.config.train
+        gen = step_generator(train.seed, "critic", counters.batches, self.device)
+        d = draw(self.setup, train.batch_size, sigma, gen, critic_step=True)
         d = d.shard(self.rank.rank, self.rank.world)
+        every = train.gp_every
+        penalty_weight = train.gp_lambda * every if counters.batches % every == 0 else 0.0
         s.optimizers["critic"].zero_grad(set_to_none=True)
         with self._autocast():
-            loss, stats = critic_step_loss(s.generator, s.critic, real, d, self.setup, self.critic_fn)
-        self._check_finite("critic", loss)
+            loss, stats = critic_step_loss(self.nets, real, d, self.setup, penalty_weight)
         loss.backward()
         params = s.params("critic")
         average_gradients(params, self.rank)
+        loss = all_ranks_mean(self.rank, loss.detach())
+        self.guard.observe(loss, "critic", counters.step)
         if want_norm:
             stats["grad_norm_critic"] = grad_norm(params)
-        clip_gradients(params, self.config.train.clip.critic, self.config.train.clip.mode)
-        s.optimizers["critic"].step()
+        clip_gradients(params, train.clip.critic, train.clip.mode)
+        self._optimizer_step("critic")
         counters.batches += 1
-        return float(loss.detach()), stats
+        return loss, stats
 
-    def _generator_step(self, sigma: float, want_norm: bool) -> tuple[float, dict]:
-        s, counters = self.state, self.state.counters
-        gen = step_generator(self.config.train.seed, "generator", counters.generator_steps, self.device)
-        d = draw(self.setup, self.config.train.batch_size, sigma, gen, critic_step=False)
+    def _generator_step(self, sigma: float, want_norm: bool) -> tuple[torch.Tensor, dict]:
+        s, counters, train = self.state, self.state.counters, self.config.train
+        gen = step_generator(train.seed, "generator", counters.generator_steps, self.device)
+        d = draw(self.setup, train.batch_size, sigma, gen, critic_step=False)
         d = d.shard(self.rank.rank, self.rank.world)
         for g in ("decoder", "lstm"):
             s.optimizers[g].zero_grad(set_to_none=True)
         s.critic.requires_grad_(False)
         try:
             with self._autocast():
-                loss = generator_step_loss(s.generator, s.critic, d, self.setup, self.generator_fn, self.critic_fn)
-            self._check_finite("generator", loss)
+                loss = generator_step_loss(self.nets, d, self.setup)
             loss.backward()
         finally:
             s.critic.requires_grad_(True)
+        loss = all_ranks_mean(self.rank, loss.detach())
+        self.guard.observe(loss, "generator", counters.step)
         stats = {}
         for g in ("decoder", "lstm"):
             params = s.params(g)
             average_gradients(params, self.rank)
             if want_norm:
                 stats[f"grad_norm_{g}"] = grad_norm(params)
-            clip_gradients(params, getattr(self.config.train.clip, g), self.config.train.clip.mode)
-            s.optimizers[g].step()
+            clip_gradients(params, getattr(train.clip, g), train.clip.mode)
+            self._optimizer_step(g)
         if s.generator_ema is not None:
-            update_average(s.generator_ema, s.generator,
-                           warmed_up_decay(self.config.train.ema_decay, counters.generator_steps))
+            update_average(s.generator_ema, s.generator, warmed_up_decay(train.ema_decay, counters.generator_steps),
+                           keep=self.guard.keep_weight())
         counters.generator_steps += 1
-        return float(loss.detach()), stats
+        return loss, stats
 
-    def _check_finite(self, network: str, loss: torch.Tensor) -> None:
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"the {network} loss became {value} at iteration {self.state.counters.step}; "
-                f"training stopped before the update, the last good state is {self.resume_path}. "
-                "Lower the learning rates or gradient-clipping norms, or raise train.gp_lambda."
-            )
+    def _optimizer_step(self, group: str) -> None:
+        """The update, skipped on the device once a loss was not finite."""
+        optimizer = self.state.optimizers[group]
+        optimizer.found_inf = self.guard.found_inf
+        optimizer.step()
+
+    def _check_health(self) -> None:
+        self.guard.check(self.resume_path)
 
     def _iteration(self, stream, want_log: bool) -> dict[str, float]:
         step, sched = self.state.counters.step, self.config.train.schedule
         sigma = instance_noise_sigma(self.config.train.instance_noise, step)
         collected: list[dict] = []
 
-        def critic_once(i: int) -> float:
+        def critic_once(i: int) -> torch.Tensor:
             real = next(stream).to(self.device, non_blocking=True)
             real = real.chunk(self.rank.world)[self.rank.rank]
             loss, stats = self._critic_step(real, sigma, want_norm=want_log)
             collected.append(stats)
-            return all_ranks_agree(self.rank, loss, self.device)
+            return loss
 
-        def generator_once(i: int) -> float:
+        def generator_once(i: int) -> torch.Tensor:
             loss, stats = self._generator_step(sigma, want_norm=want_log)
             collected.append(stats)
-            return all_ranks_agree(self.rank, loss, self.device)
+            return loss
 
         critic = run_until(critic_once, scheduled_critic_steps(sched, step), sched.critic_threshold,
                            sched.critic_max_steps)
@@ -201,7 +207,7 @@ class Trainer:
         return self._summarise(critic, generator, collected, sigma)
 
     def _summarise(self, critic, generator, collected: list[dict], sigma: float) -> dict[str, float]:
-        metrics = {"loss_critic": critic.last_loss, "loss_generator": generator.last_loss,
+        metrics = {"loss_critic": float(critic.last_loss), "loss_generator": float(generator.last_loss),
                    "critic_steps": critic.steps, "generator_steps": generator.steps, "sigma": sigma}
         w = [float(c["wasserstein"]) for c in collected if "wasserstein" in c]
         metrics["wasserstein"] = sum(w) / len(w)
@@ -234,6 +240,9 @@ class Trainer:
 
     def _periodic_outputs(self) -> None:
         step, train = self.state.counters.step, self.config.train
+        due = [step % every == 0 for every in (train.snapshot_every, train.resume_every, train.video_every)]
+        if any(due):
+            self._check_health()  # every rank: they all hold the same flag
         if not self.rank.is_main:
             return
         if step % train.snapshot_every == 0:
@@ -263,19 +272,21 @@ class Trainer:
                 stale.unlink()
             self._save_snapshot()
             self._emit_videos()
-        stream = self.batches.stream(start=counters.batches)
+        stream = self.batches.stream(start=counters.batches, device=self.device)
         metrics: dict[str, float] = {}
         tick, done_at_tick, videos_at_tick = time.perf_counter(), counters.step, self._videos_seen()
         while counters.step < train.iterations:
             want_log = (counters.step + 1) % train.log_every == 0 or counters.step + 1 == train.iterations
             logged = self._iteration(stream, want_log)
             if want_log:
+                self._check_health()
                 elapsed = time.perf_counter() - tick
                 metrics = {**logged, "it_per_s": (counters.step - done_at_tick) / elapsed,
                            "videos_per_s": (self._videos_seen() - videos_at_tick) / elapsed}
                 self._emit("on_log", counters.step, metrics)
                 tick, done_at_tick, videos_at_tick = time.perf_counter(), counters.step, self._videos_seen()
             self._periodic_outputs()
+        self._check_health()
         if self.rank.is_main:
             full = self.state.full_state(self.hash)
             checkpoint.save_atomic(full, self.paths.checkpoint)

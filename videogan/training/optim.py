@@ -11,10 +11,14 @@ from videogan.config import OptimizerConfig
 
 
 def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """Fused implementations (one kernel for all tensors, on CUDA and CPU alike). They read
+    `optimizer.found_inf`, a device flag that skips the whole update when it is 1, which is how a
+    non-finite loss stops training without the host reading the loss (videogan.training.health)."""
     params = list(params)
     if cfg.type == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+                                fused=True)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=True)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -37,9 +41,9 @@ def clip_gradients(params: Iterable[nn.Parameter], max_norm: float, mode: str) -
     if not with_grad or mode == "none":
         return
     if mode == "global":
-        torch.nn.utils.clip_grad_norm_(with_grad, max_norm)
+        torch.nn.utils.clip_grad_norm_(with_grad, max_norm, foreach=True)
         return
     grads = [p.grad for p in with_grad]
-    norms = torch._foreach_norm(grads)
-    scales = [torch.clamp(max_norm / (n + 1e-6), max=1.0) for n in norms]
-    torch._foreach_mul_(grads, scales)
+    norms = torch.stack(torch._foreach_norm(grads))
+    scales = (max_norm / (norms + 1e-6)).clamp_(max=1.0)
+    torch._foreach_mul_(grads, list(scales.unbind()))

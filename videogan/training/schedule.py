@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
 from videogan.config import InstanceNoiseConfig, ScheduleConfig
 
 
 @dataclass(frozen=True)
 class StepCount:
     steps: int
-    last_loss: float
+    last_loss: torch.Tensor | float  # the last step's loss, as the step returned it (on the device)
 
 
 def scheduled_critic_steps(schedule: ScheduleConfig, iteration: int) -> int:
@@ -28,16 +30,18 @@ def scheduled_critic_steps(schedule: ScheduleConfig, iteration: int) -> int:
     return schedule.burst_steps if burst else schedule.n_critic
 
 
-def run_until(step: Callable[[int], float], scheduled: int, threshold: float | None, cap: int) -> StepCount:
+def run_until(step: Callable[[int], torch.Tensor | float], scheduled: int, threshold: float | None,
+              cap: int) -> StepCount:
     """Call `step(i)` `scheduled` times, then, if a threshold is set, until the loss is at or below it
-    or `max(cap, scheduled)` steps were taken. `step` returns the loss of the step it took."""
-    loss = float("nan")
+    or `max(cap, scheduled)` steps were taken. `step` returns the loss of the step it took; only a
+    threshold reads it on the host (a device sync per step)."""
+    loss: torch.Tensor | float = float("nan")
     steps = 0
     limit = scheduled if threshold is None else max(cap, scheduled)
     while steps < limit:
         loss = step(steps)
         steps += 1
-        if steps >= scheduled and (threshold is None or loss <= threshold):
+        if steps >= scheduled and (threshold is None or float(loss) <= threshold):
             break
     return StepCount(steps, loss)
 

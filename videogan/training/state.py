@@ -73,7 +73,6 @@ class TrainingState:
             "critic": self.critic.state_dict(),
             "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
             "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
-            "torch_rng": torch.get_rng_state(),
             "extra": dict(self.extra),
         }
 
@@ -107,7 +106,6 @@ class TrainingState:
             self._apply_configured_learning_rates(state["step"])
         self.counters = Counters(state["step"], state["batches"], state["generator_steps"])
         self.extra = dict(state.get("extra", {}))
-        torch.set_rng_state(state["torch_rng"])
 
     def _apply_configured_learning_rates(self, step: int) -> None:
         for g in GROUPS:

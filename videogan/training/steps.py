@@ -3,9 +3,16 @@ its random draws.
 
 All randomness of a step (noise z, penalty mixing weights, instance noise,
 dropout masks, smoothed labels) is drawn up front for the *global* batch from a
-generator seeded by (seed, stream, counter). Under data parallelism each rank
-takes its slice, so the ranks together compute exactly what one process would,
-and a resumed run redraws exactly what an unbroken run drew.
+generator seeded by (seed, stream, counter), in two calls (one uniform, one
+normal). Under data parallelism each rank takes its rows, so the ranks together
+compute exactly what one process would, and a resumed run redraws exactly what
+an unbroken run drew.
+
+Nothing here reads a tensor on the host: losses and stats stay on the device.
+`Networks` holds what a step runs: the eager modules (the penalty's double
+backward needs the eager critic) and, with `train.compile`, compiled callables
+for the generator (where it is trained and where it makes the critic's fakes)
+and for the critic's plain scoring.
 """
 
 from __future__ import annotations
@@ -58,52 +65,90 @@ class StepSetup:
         dim = generator.noise_dim + generator.frames * generator.step_noise_dim()
         return cls(loss, gp_lambda, dim, shape, critic.feature_dim, critic.dropout)
 
+    @property
+    def has_penalty(self) -> bool:
+        return self.loss == "wgan-gp" and self.gp_lambda > 0
+
 
 def draw(setup: StepSetup, batch: int, sigma: float, gen: torch.Generator, critic_step: bool) -> Draws:
+    """Every random tensor of one step: one uniform draw split by columns, one normal draw."""
     device = gen.device
-    t: dict[str, torch.Tensor] = {"z": torch.rand(batch, setup.noise_dim, generator=gen, device=device) * 2 - 1}
-    inputs = ["real", "fake", "mixed"] if critic_step else ["fake"]
-    if not (critic_step and setup.loss == "wgan-gp" and setup.gp_lambda > 0):
-        inputs = [i for i in inputs if i != "mixed"]
-    for name in inputs:
-        if setup.dropout > 0:
-            keep = torch.rand(batch, setup.feature_dim, generator=gen, device=device) >= setup.dropout
-            t[f"mask_{name}"] = keep.float()
-    if sigma > 0:
-        for name in ("real", "fake") if critic_step else ("fake",):
-            t[f"noise_{name}"] = sigma * torch.randn(batch, *setup.video_shape, generator=gen, device=device)
-    if critic_step and "mixed" in inputs:
-        t["eps"] = torch.rand(batch, generator=gen, device=device)
+    inputs = (["real", "fake"] + ["mixed"] * setup.has_penalty) if critic_step else ["fake"]
+    masks = inputs if setup.dropout > 0 else []
+    columns = {"z": setup.noise_dim, "masks": setup.feature_dim * len(masks)}
+    if "mixed" in inputs:
+        columns["eps"] = 1
     if critic_step and setup.loss == "alternative":
-        t["real_labels"] = torch.empty(batch, device=device).uniform_(0.7, 1.0, generator=gen)
+        columns["real_labels"] = 1
+    uniform = torch.rand(batch, sum(columns.values()), generator=gen, device=device)
+    parts = dict(zip(columns, uniform.split(list(columns.values()), dim=1)))
+    t: dict[str, torch.Tensor] = {"z": parts["z"] * 2 - 1}
+    if masks:
+        keep = (parts["masks"] >= setup.dropout).float().split(setup.feature_dim, dim=1)
+        t.update({f"mask_{name}": m for name, m in zip(masks, keep)})
+    if "eps" in parts:
+        t["eps"] = parts["eps"][:, 0]
+    if "real_labels" in parts:
+        t["real_labels"] = parts["real_labels"][:, 0] * 0.3 + 0.7  # U(0.7, 1.0)
+    noisy = ("real", "fake") if critic_step else ("fake",)
+    if sigma > 0:
+        noise = sigma * torch.randn(batch, len(noisy), *setup.video_shape, generator=gen, device=device)
+        t.update({f"noise_{name}": n for name, n in zip(noisy, noise.unbind(1))})
     return Draws(t)
 
 
-def _noisy(x: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
-    return x if noise is None else x + noise.to(x.dtype)
+@dataclass
+class Networks:
+    """The modules of a step and the callables that run them (compiled or eager)."""
+
+    generator: Generator
+    critic: Critic
+    generate: Callable  # the generator's forward
+    score: Callable  # the critic's forward outside the penalty
+    video_format: torch.memory_format = torch.contiguous_format  # layout of the critic's inputs
+
+    @classmethod
+    def build(cls, generator: Generator, critic: Critic, compile: bool = False, mode: str = "default",
+              channels_last: bool = False) -> "Networks":
+        video_format = torch.contiguous_format
+        if channels_last:
+            critic.to(memory_format=torch.channels_last_3d)
+            generator.decoder.to(memory_format=torch.channels_last)
+            video_format = torch.channels_last_3d
+        if not compile:
+            return cls(generator, critic, generator, critic, video_format)
+        mode = None if mode == "default" else mode
+        return cls(generator, critic, torch.compile(generator, mode=mode), torch.compile(critic, mode=mode),
+                   video_format)
 
 
-def critic_step_loss(generator: Generator, critic: Critic, real: torch.Tensor, d: Draws,
-                     setup: StepSetup, critic_fn: Callable | None = None) -> tuple[torch.Tensor, dict]:
-    """The critic's loss on one batch (penalty included); `critic_fn` may be a compiled critic."""
-    critic_fn = critic_fn or critic
+def _critic_input(x: torch.Tensor, noise: torch.Tensor | None, video_format: torch.memory_format) -> torch.Tensor:
+    x = x if noise is None else x + noise.to(x.dtype)
+    return x.contiguous(memory_format=video_format)
+
+
+def critic_step_loss(nets: Networks, real: torch.Tensor, d: Draws, setup: StepSetup,
+                     penalty_weight: float | None = None) -> tuple[torch.Tensor, dict]:
+    """The critic's loss on one batch, with the penalty weighted by `penalty_weight` (default
+    `gp_lambda`; 0 skips it, as `train.gp_every` does on the steps between penalties)."""
     with torch.no_grad():
-        fake = generator(d["z"])
-    real_in, fake_in = _noisy(real, d["noise_real"]), _noisy(fake, d["noise_fake"])
-    real_scores = critic_fn(real_in, d["mask_real"])
-    fake_scores = critic_fn(fake_in, d["mask_fake"])
+        fake = nets.generate(d["z"])
+    real_in = _critic_input(real, d["noise_real"], nets.video_format)
+    fake_in = _critic_input(fake, d["noise_fake"], nets.video_format)
+    real_scores = nets.score(real_in, d["mask_real"])
+    fake_scores = nets.score(fake_in, d["mask_fake"])
     loss = critic_loss(setup.loss, real_scores, fake_scores, d["real_labels"])
     stats = {"wasserstein": (real_scores.mean() - fake_scores.mean()).detach()}
-    if d["eps"] is not None:
+    weight = setup.gp_lambda if penalty_weight is None else penalty_weight
+    if d["eps"] is not None and weight > 0:
         # The penalty needs double backward, which torch.compile does not do: always the eager critic.
-        penalty = gradient_penalty(lambda x: critic(x, d["mask_mixed"]), real_in, fake_in, d["eps"])
-        loss = loss + setup.gp_lambda * penalty
+        penalty = gradient_penalty(lambda x: nets.critic(x, d["mask_mixed"]), real_in, fake_in, d["eps"])
+        loss = loss + weight * penalty
         stats["gradient_penalty"] = penalty.detach()
     return loss, stats
 
 
-def generator_step_loss(generator: Generator, critic: Critic, d: Draws, setup: StepSetup,
-                        generator_fn: Callable | None = None, critic_fn: Callable | None = None) -> torch.Tensor:
-    fake = (generator_fn or generator)(d["z"])
-    scores = (critic_fn or critic)(_noisy(fake, d["noise_fake"]), d["mask_fake"])
+def generator_step_loss(nets: Networks, d: Draws, setup: StepSetup) -> torch.Tensor:
+    fake = nets.generate(d["z"])
+    scores = nets.score(_critic_input(fake, d["noise_fake"], nets.video_format), d["mask_fake"])
     return generator_loss(setup.loss, scores)
