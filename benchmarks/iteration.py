@@ -1,7 +1,7 @@
 """Whole training iterations on the real loop: aten ops dispatched per iteration, and steady-state it/s.
 
     python benchmarks/iteration.py ops  [--profile full] [--batch 2] [--compile]
-    python benchmarks/iteration.py loop [--profile demo] [--iterations 60] [--compile]
+    python benchmarks/iteration.py loop [--profile demo] [--iterations 60] [--compile] [--set train.channels_last=true]
 
 `ops` counts the aten operators the CPU dispatches in one ordinary iteration (n_critic critic steps,
 one generator step, the optimisers, clipping and the weight average, bursts off), with
@@ -14,6 +14,7 @@ Both build the loop over random clips in memory, so they need no clip store.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,14 +23,15 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from videogan.config import Config, config_from_dict, load_config, to_dict
-from videogan.data.batches import ClipBatches
-from videogan.training.loop import OutputPaths, Trainer
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from videogan.config import Config, apply_overrides, config_from_dict, load_config, to_dict  # noqa: E402
+from videogan.data.batches import ClipBatches  # noqa: E402
+from videogan.training.loop import OutputPaths, Trainer  # noqa: E402
 
 
-def profile_config(name: str, batch: int | None, compile_: bool, extra: dict | None = None) -> Config:
+def profile_config(name: str, batch: int | None, compile_: bool, extra: list[str] = ()) -> Config:
     raw = to_dict(Config() if name == "full" else load_config(ROOT / "params.yaml"))
     train = raw["train"]
     train["schedule"].update(burst_first=0, burst_every=0)
@@ -37,13 +39,7 @@ def profile_config(name: str, batch: int | None, compile_: bool, extra: dict | N
                  video_every=10**9, iterations=10**9, device="cpu")
     if batch:
         train["batch_size"] = batch
-    for key, value in (extra or {}).items():
-        node = raw
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    return config_from_dict(raw)
+    return config_from_dict(apply_overrides(raw, list(extra)))
 
 
 def trainer_for(config: Config, root: Path) -> tuple[Trainer, object]:
@@ -70,7 +66,7 @@ def top_level_aten_ops(fn) -> int:
 
 
 def ops(args) -> None:
-    config = profile_config(args.profile, args.batch, args.compile)
+    config = profile_config(args.profile, args.batch, args.compile, args.set)
     with tempfile.TemporaryDirectory() as tmp:
         trainer, stream = trainer_for(config, Path(tmp))
         for _ in range(3):  # warm-up: optimiser state, compiled graphs
@@ -81,7 +77,7 @@ def ops(args) -> None:
 
 
 def loop(args) -> None:
-    config = profile_config(args.profile, args.batch, args.compile)
+    config = profile_config(args.profile, args.batch, args.compile, args.set)
     with tempfile.TemporaryDirectory() as tmp:
         trainer, stream = trainer_for(config, Path(tmp))
         for _ in range(args.warmup):
@@ -90,7 +86,7 @@ def loop(args) -> None:
         for _ in range(args.iterations):
             trainer._iteration(stream, False)
         seconds = time.perf_counter() - start
-    print(f"{args.profile} batch {config.train.batch_size} compile {args.compile}, "
+    print(f"{args.profile} batch {config.train.batch_size} compile {args.compile} {' '.join(args.set)}, "
           f"{torch.get_num_threads()} threads: {args.iterations / seconds:.2f} it/s")
 
 
@@ -100,6 +96,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=["full", "demo"], default=None)
     parser.add_argument("--batch", type=int, default=None, help="override train.batch_size")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config override")
     parser.add_argument("--repeats", type=int, default=2, help="iterations profiled (ops)")
     parser.add_argument("--warmup", type=int, default=10, help="iterations before timing (loop)")
     parser.add_argument("--iterations", type=int, default=60, help="iterations timed (loop)")

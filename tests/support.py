@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from videogan.config import Config, config_from_dict
 
 TINY = {
@@ -28,3 +30,11 @@ def merge(base: dict, changes: dict) -> dict:
 def tiny_config(**changes) -> Config:
     """The tiny config with nested overrides, e.g. tiny_config(train={"loss": "basic"})."""
     return config_from_dict(merge(TINY, changes))
+
+
+def every_tensor(node, prefix="") -> dict[str, torch.Tensor]:
+    """Every tensor of a checkpoint (weights, averages, optimiser moments and steps...) by its path."""
+    if isinstance(node, torch.Tensor):
+        return {prefix: node}
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list | tuple) else ()
+    return {k: v for key, child in items for k, v in every_tensor(child, f"{prefix}/{key}").items()}

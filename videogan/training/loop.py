@@ -83,9 +83,10 @@ class Trainer:
         self.setup = StepSetup.of(self.state.generator, self.state.critic, config.train.loss,
                                   config.train.gp_lambda)
         train = config.train
+        channels_last = train.channels_last is True or (train.channels_last == "auto" and self.device.type == "cpu")
         self.nets = Networks.build(self.state.generator, self.state.critic, train.compile, train.compile_mode,
-                                   train.channels_last)
-        if train.channels_last and self.state.generator_ema is not None:
+                                   channels_last)
+        if channels_last and self.state.generator_ema is not None:
             self.state.generator_ema.decoder.to(memory_format=torch.channels_last)
         self.guard = FiniteGuard(self.device)
 
