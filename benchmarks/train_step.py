@@ -22,7 +22,8 @@ from torch.utils.flop_counter import flop_registry
 
 from videogan.config import Config, load_config
 from videogan.training.state import TrainingState
-from videogan.training.steps import Networks, StepSetup, critic_step_loss, draw, generator_step_loss, step_generator
+from videogan.training.steps import (Networks, StepSetup, critic_step_loss, draw, generator_step_loss, make_fakes,
+                                     step_generator)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +63,7 @@ def step_functions(config: Config, device: torch.device):
 
         def run():
             d.zero_grad(set_to_none=True)
-            loss, _ = critic_step_loss(nets, real, draws, setup)
+            loss, _ = critic_step_loss(nets, real, make_fakes(nets, [draws])[0], draws, setup)
             loss.backward()
         return run
 

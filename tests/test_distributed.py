@@ -12,7 +12,8 @@ from videogan.data.squares import bouncing_squares
 from videogan.training.distributed import Rank, average_gradients
 from videogan.training.loop import OutputPaths, Trainer
 from videogan.training.state import TrainingState
-from videogan.training.steps import Networks, StepSetup, critic_step_loss, draw, generator_step_loss, step_generator
+from videogan.training.steps import (Networks, StepSetup, critic_step_loss, draw, generator_step_loss, make_fakes,
+                                     step_generator)
 
 WORLD = 2
 CPU = torch.device("cpu")
@@ -27,7 +28,8 @@ def step_gradients(cfg, rank: Rank) -> dict[str, dict[str, torch.Tensor]]:
     batch, sigma = cfg.train.batch_size, cfg.train.instance_noise.sigma
     real = ClipBatches(bouncing_squares(32, 8, 16, seed=1), batch, 8).batch(0).chunk(rank.world)[rank.rank]
     draws = draw(setup, batch, sigma, step_generator(cfg.train.seed, "critic", 0, CPU), True)
-    loss, _ = critic_step_loss(nets, real, draws.shard(rank.rank, rank.world), setup)
+    mine = draws.shard(rank.rank, rank.world)
+    loss, _ = critic_step_loss(nets, real, make_fakes(nets, [mine])[0], mine, setup)
     loss.backward()
     average_gradients(list(state.critic.parameters()), rank)
     critic = {k: p.grad.clone() for k, p in state.critic.named_parameters()}

@@ -14,6 +14,8 @@ from support import tiny_config
 from videogan.data.batches import ClipBatches, to_device_videos, to_video_batch
 from videogan.training.callbacks import JsonlLog
 from videogan.training.loop import OutputPaths, Trainer
+from videogan.training.state import TrainingState
+from videogan.training.steps import CriticInputs, Networks, StepSetup, draw, make_fakes, step_generator
 
 PACKAGE = str(Path(videogan.__file__).parent)
 HOST_READS = ("item", "__float__", "__bool__", "__int__", "tolist", "cpu", "numpy")
@@ -108,9 +110,9 @@ def test_lazy_penalty_runs_on_every_kth_critic_step_with_k_times_the_weight(tmp_
     weights = []
     original = loop.critic_step_loss
 
-    def spy(nets, real, d, setup, penalty_weight=None):
+    def spy(nets, real, fake, d, setup, penalty_weight=None):
         weights.append(penalty_weight)
-        return original(nets, real, d, setup, penalty_weight)
+        return original(nets, real, fake, d, setup, penalty_weight)
 
     monkeypatch.setattr(loop, "critic_step_loss", spy)
     fit(tmp_path, squares, tiny_config(train={"iterations": 3, "gp_every": 4}))
@@ -128,3 +130,20 @@ def test_a_uint8_batch_is_the_float_batch_before_conversion(squares):
     batches = ClipBatches(squares, 4, 8, seed=3)
     assert batches.uint8_batch(5).dtype == torch.uint8
     assert torch.equal(to_device_videos(batches.uint8_batch(5)), batches.batch(5))
+
+
+def test_critic_fakes_made_ahead_in_one_call_equal_one_call_per_step():
+    cfg = tiny_config()
+    state, cpu = TrainingState.fresh(cfg, torch.device("cpu")), torch.device("cpu")
+    nets = Networks.build(state.generator, state.critic)
+    setup = StepSetup.of(state.generator, state.critic, "wgan-gp", 200.0)
+    ahead = CriticInputs(nets, setup, seed=0, batch=8, shard=(0, 1), device=cpu, group=3)
+    calls = []
+    nets.generate = lambda z, g=nets.generate: calls.append(len(z)) or g(z)
+    for counter, planned in zip(range(10, 15), (5, 4, 3, 2, 1)):
+        d, fake = ahead.take(counter, 0.1, planned)
+        alone = draw(setup, 8, 0.1, step_generator(0, "critic", counter, cpu), critic_step=True)
+        assert d.tensors.keys() == alone.tensors.keys()
+        assert all(torch.equal(d[k], alone[k]) for k in alone.tensors)
+        torch.testing.assert_close(fake, make_fakes(nets, [alone])[0], rtol=1e-5, atol=1e-6)
+    assert len(calls) == 2 + 5 and [n for n in calls if n != 8] == [24, 16]  # steps 10-12, then 13-14

@@ -39,9 +39,9 @@ class LayerNormLSTMCell(nn.Module):
         h, c = state
         inputs = h if x is None else torch.cat([x, h], dim=1)
         gates = self.weight(inputs).view(-1, 4, self.hidden_size)
-        gates = F.layer_norm(gates, (self.hidden_size,)) * self.gate_scale + self.gate_shift
+        gates = torch.addcmul(self.gate_shift, F.layer_norm(gates, (self.hidden_size,)), self.gate_scale)
         i, g, f, o = gates.unbind(1)
-        c = self.cell_norm(torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g))
+        c = self.cell_norm(torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), torch.tanh(g)))
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
 

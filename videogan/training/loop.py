@@ -34,8 +34,8 @@ from videogan.training.health import FiniteGuard, TrainingDiverged
 from videogan.training.optim import clip_gradients, grad_norm
 from videogan.training.schedule import instance_noise_sigma, run_until, scheduled_critic_steps
 from videogan.training.state import GROUPS, TrainingState
-from videogan.training.steps import (Networks, StepSetup, critic_step_loss, draw, generator_step_loss,
-                                     step_generator)
+from videogan.training.steps import (CriticInputs, Networks, StepSetup, critic_step_loss, draw,
+                                     generator_step_loss, step_generator)
 
 __all__ = ["OutputPaths", "TrainResult", "Trainer", "TrainingDiverged"]
 
@@ -89,6 +89,9 @@ class Trainer:
         if channels_last and self.state.generator_ema is not None:
             self.state.generator_ema.decoder.to(memory_format=torch.channels_last)
         self.guard = FiniteGuard(self.device)
+        self.critic_inputs = CriticInputs(self.nets, self.setup, train.seed, train.batch_size,
+                                          (self.rank.rank, self.rank.world), self.device, train.schedule.n_critic,
+                                          self._autocast)
 
     @property
     def resume_path(self) -> Path:
@@ -119,16 +122,14 @@ class Trainer:
         return self.resume_path
 
     # ------------------------------------------------------------------- steps
-    def _critic_step(self, real: torch.Tensor, sigma: float, want_norm: bool) -> tuple[torch.Tensor, dict]:
+    def _critic_step(self, real: torch.Tensor, sigma: float, want_norm: bool, planned: int) -> tuple[torch.Tensor, dict]:
         s, counters, train = self.state, self.state.counters, self.config.train
-        gen = step_generator(train.seed, "critic", counters.batches, self.device)
-        d = draw(self.setup, train.batch_size, sigma, gen, critic_step=True)
-        d = d.shard(self.rank.rank, self.rank.world)
+        d, fake = self.critic_inputs.take(counters.batches, sigma, planned)
         every = train.gp_every
         penalty_weight = train.gp_lambda * every if counters.batches % every == 0 else 0.0
         s.optimizers["critic"].zero_grad(set_to_none=True)
         with self._autocast():
-            loss, stats = critic_step_loss(self.nets, real, d, self.setup, penalty_weight)
+            loss, stats = critic_step_loss(self.nets, real, fake, d, self.setup, penalty_weight)
         loss.backward()
         params = s.params("critic")
         average_gradients(params, self.rank)
@@ -185,10 +186,12 @@ class Trainer:
         sigma = instance_noise_sigma(self.config.train.instance_noise, step)
         collected: list[dict] = []
 
+        planned = scheduled_critic_steps(sched, step)
+
         def critic_once(i: int) -> torch.Tensor:
             real = next(stream).to(self.device, non_blocking=True)
             real = real.chunk(self.rank.world)[self.rank.rank]
-            loss, stats = self._critic_step(real, sigma, want_norm=want_log)
+            loss, stats = self._critic_step(real, sigma, want_norm=want_log, planned=planned - i)
             collected.append(stats)
             return loss
 
@@ -197,8 +200,8 @@ class Trainer:
             collected.append(stats)
             return loss
 
-        critic = run_until(critic_once, scheduled_critic_steps(sched, step), sched.critic_threshold,
-                           sched.critic_max_steps)
+        critic = run_until(critic_once, planned, sched.critic_threshold, sched.critic_max_steps)
+        self.critic_inputs.clear()
         generator = run_until(generator_once, 1, sched.generator_threshold, sched.generator_max_steps)
         for s in self.state.schedulers.values():
             s.step()

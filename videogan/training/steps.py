@@ -17,7 +17,9 @@ and for the critic's plain scoring.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -127,12 +129,49 @@ def _critic_input(x: torch.Tensor, noise: torch.Tensor | None, video_format: tor
     return x.contiguous(memory_format=video_format)
 
 
-def critic_step_loss(nets: Networks, real: torch.Tensor, d: Draws, setup: StepSetup,
+@torch.no_grad()
+def make_fakes(nets: Networks, draws: list[Draws]) -> tuple[torch.Tensor, ...]:
+    """The fakes of several critic steps from one generator call (their noise stacked)."""
+    zs = [d["z"] for d in draws]
+    return nets.generate(torch.cat(zs)).split([len(z) for z in zs])
+
+
+class CriticInputs:
+    """Draws and fakes for the coming critic steps of one iteration.
+
+    The generator does not change during an iteration's critic steps, so the fakes of up to `group`
+    steps come from one generator call on a batch `group` times larger: fewer, larger kernels (20
+    sequential frame decodes once, not once per critic step). Each step keeps its own keyed draws.
+    """
+
+    def __init__(self, nets: Networks, setup: StepSetup, seed: int, batch: int, shard: tuple[int, int],
+                 device: torch.device, group: int, autocast: Callable = contextlib.nullcontext):
+        self.nets, self.setup, self.seed, self.batch, self.shard = nets, setup, seed, batch, shard
+        self.device, self.group, self.autocast = device, group, autocast
+        self.queue: deque[tuple[int, Draws, torch.Tensor]] = deque()
+
+    def take(self, counter: int, sigma: float, planned: int) -> tuple[Draws, torch.Tensor]:
+        """Draws and fake for critic step `counter`; `planned` steps (this one included) are still due."""
+        if not self.queue or self.queue[0][0] != counter:
+            self.queue.clear()
+            counters = range(counter, counter + max(1, min(self.group, planned)))
+            draws = [draw(self.setup, self.batch, sigma, step_generator(self.seed, "critic", c, self.device),
+                          critic_step=True).shard(*self.shard) for c in counters]
+            with self.autocast():
+                fakes = make_fakes(self.nets, draws)
+            self.queue.extend(zip(counters, draws, fakes))
+        _, d, fake = self.queue.popleft()
+        return d, fake
+
+    def clear(self) -> None:
+        """Forget fakes made ahead: the generator is about to change."""
+        self.queue.clear()
+
+
+def critic_step_loss(nets: Networks, real: torch.Tensor, fake: torch.Tensor, d: Draws, setup: StepSetup,
                      penalty_weight: float | None = None) -> tuple[torch.Tensor, dict]:
     """The critic's loss on one batch, with the penalty weighted by `penalty_weight` (default
     `gp_lambda`; 0 skips it, as `train.gp_every` does on the steps between penalties)."""
-    with torch.no_grad():
-        fake = nets.generate(d["z"])
     real_in = _critic_input(real, d["noise_real"], nets.video_format)
     fake_in = _critic_input(fake, d["noise_fake"], nets.video_format)
     real_scores = nets.score(real_in, d["mask_real"])
