@@ -1,18 +1,20 @@
 """Time the training steps and compare their FLOP rate with a plain matrix multiply.
 
-    python benchmarks/train_step.py [--profiles full demo] [--repeats 3] [--device cpu]
+    python benchmarks/train_step.py [--profiles full demo] [--repeats 3] [--device cpu] [--batch 2]
 
 For each profile (`full`: the library defaults; `demo`: params.yaml) and each step
 (critic without the penalty, critic with it, generator), FLOPs are counted with
 torch.utils.flop_counter's formulas, the step is timed on the code the loop
 runs, and the achieved rate is printed as a fraction of a large float32
 matmul's rate measured in the same process, so the ratios hold on a noisy
-machine.
+machine. `aten ops` counts the operators the step dispatches (top-level ones, with
+torch.profiler; benchmarks/iteration.py counts whole iterations the same way).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -20,10 +22,14 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from videogan.config import Config, load_config
-from videogan.training.state import TrainingState
-from videogan.training.steps import (Networks, StepSetup, critic_step_loss, draw, generator_step_loss, make_fakes,
-                                     step_generator)
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+
+from iteration import top_level_aten_ops  # noqa: E402
+
+from videogan.config import Config, config_from_dict, load_config, to_dict  # noqa: E402
+from videogan.training.state import TrainingState  # noqa: E402
+from videogan.training.steps import (Networks, StepSetup, critic_step_loss, draw, generator_step_loss,  # noqa: E402
+                                     make_fakes, step_generator)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,19 +114,24 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=["full", "demo"], choices=["full", "demo"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=None, help="override train.batch_size")
     args = parser.parse_args()
     device = torch.device(args.device)
     peak = matmul_rate(device)
     print(f"device {device}, {torch.get_num_threads()} threads; float32 matmul 2048^2: {peak / 1e9:.1f} GFLOP/s")
-    print(f"{'profile':8} {'step':16} {'GFLOP':>8} {'ms':>9} {'GFLOP/s':>9} {'of matmul':>10}")
+    print(f"{'profile':8} {'step':16} {'GFLOP':>8} {'ms':>9} {'GFLOP/s':>9} {'of matmul':>10} {'aten ops':>9}")
     for profile in args.profiles:
         config = Config() if profile == "full" else load_config(ROOT / "params.yaml")
+        if args.batch:
+            raw = to_dict(config)
+            raw["train"]["batch_size"] = args.batch
+            config = config_from_dict(raw)
         for name, fn in step_functions(config, device).items():
             flops = count_flops(fn)
             seconds = timed(fn, args.repeats, device)
             rate = flops / seconds
             print(f"{profile:8} {name:16} {flops / 1e9:8.2f} {seconds * 1e3:9.1f} "
-                  f"{rate / 1e9:9.1f} {rate / peak:10.2f}")
+                  f"{rate / 1e9:9.1f} {rate / peak:10.2f} {top_level_aten_ops(fn):9d}")
 
 
 if __name__ == "__main__":

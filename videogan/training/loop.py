@@ -82,13 +82,9 @@ class Trainer:
         self.state = TrainingState.fresh(config, self.device)
         self.setup = StepSetup.of(self.state.generator, self.state.critic, config.train.loss,
                                   config.train.gp_lambda)
-        train = config.train
-        channels_last = train.channels_last is True or (train.channels_last == "auto" and self.device.type == "cpu")
-        self.nets = Networks.build(self.state.generator, self.state.critic, train.compile, train.compile_mode,
-                                   channels_last)
-        if channels_last and self.state.generator_ema is not None:
-            self.state.generator_ema.decoder.to(memory_format=torch.channels_last)
+        self.nets = self._networks()
         self.guard = FiniteGuard(self.device)
+        train = config.train
         self.critic_inputs = CriticInputs(self.nets, self.setup, train.seed, train.batch_size,
                                           (self.rank.rank, self.rank.world), self.device, train.schedule.n_critic,
                                           self._autocast)
@@ -98,6 +94,14 @@ class Trainer:
         return self.paths.resume_dir / f"{self.hash}.pt"
 
     # ------------------------------------------------------------------ setup
+    def _networks(self) -> Networks:
+        train = self.config.train
+        channels_last = train.channels_last is True or (train.channels_last == "auto" and self.device.type == "cpu")
+        if channels_last and self.state.generator_ema is not None:
+            self.state.generator_ema.decoder.to(memory_format=torch.channels_last)
+        return Networks.build(self.state.generator, self.state.critic, train.compile, train.compile_mode,
+                              channels_last)
+
     def _autocast(self):
         if self.config.train.amp == "bf16" and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
