@@ -78,7 +78,7 @@ class ScheduleConfig(Strict):
     burst_steps: int = Field(100, ge=1)  # critic steps in a burst iteration
     burst_first: int = Field(25, ge=0)  # the first N generator iterations are bursts
     burst_every: int = Field(500, ge=0)  # and every N-th after that (0 = never)
-    critic_threshold: float | None = None  # keep training the critic while its loss is above this (reads the loss on the host every step: a device sync)
+    critic_threshold: float | None = None  # keep training the critic while its loss is above this (a device sync per step)
     critic_max_steps: int = Field(100, ge=1)  # cap on critic steps when a threshold is set
     generator_threshold: float | None = None  # keep training the generator while its loss is above this (a device sync per step)
     generator_max_steps: int = Field(10, ge=1)  # cap on generator steps when a threshold is set
@@ -100,8 +100,10 @@ class TrainConfig(Strict):
     tf32: bool = True  # allow TF32 matmuls on CUDA
     compile: bool = False  # torch.compile the generator (both uses) and the critic outside the penalty
     compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"  # reduce-overhead: CUDA graphs on CUDA
-    channels_last: Literal["auto"] | bool = "auto"  # channels_last(_3d) layout for the critic, the decoder and their inputs; auto = on CPU only (1.2x the demo's it/s there; not yet measured on a GPU)
-    gp_every: int = Field(1, ge=1)  # penalty on every k-th critic step, weighted by k (lazy regularisation); 1 = the original's every step
+    # channels_last(_3d) layouts for the critic, the decoder and their inputs; auto = on CPU only
+    # (1.2x the demo's it/s there; not yet measured on a GPU)
+    channels_last: Literal["auto"] | bool = "auto"
+    gp_every: int = Field(1, ge=1)  # penalty on every k-th critic step with weight x k (lazy regularisation); 1 = every step
     ema_decay: float | None = Field(0.999, ge=0, lt=1)  # sample from an exponential moving average of the generator's weights; null = the trained weights
     optim: OptimizersConfig = OptimizersConfig()
     clip: ClippingConfig = ClippingConfig()

@@ -126,7 +126,8 @@ class Trainer:
         return self.resume_path
 
     # ------------------------------------------------------------------- steps
-    def _critic_step(self, real: torch.Tensor, sigma: float, want_norm: bool, planned: int) -> tuple[torch.Tensor, dict]:
+    def _critic_step(self, real: torch.Tensor, sigma: float, want_norm: bool,
+                     planned: int) -> tuple[torch.Tensor, dict]:
         s, counters, train = self.state, self.state.counters, self.config.train
         d, fake = self.critic_inputs.take(counters.batches, sigma, planned)
         every = train.gp_every
