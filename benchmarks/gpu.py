@@ -30,31 +30,25 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from iteration import top_level_aten_ops  # noqa: E402
+from iteration import profile_config, top_level_aten_ops  # noqa: E402
 from train_step import count_flops, step_functions, sync, timed  # noqa: E402
 
-from videogan.config import Config, config_from_dict, to_dict  # noqa: E402
+from videogan.config import Config  # noqa: E402
 from videogan.data.batches import open_training_batches  # noqa: E402
 from videogan.data.preprocess import prepare  # noqa: E402
 from videogan.training.loop import OutputPaths, Trainer  # noqa: E402
 
-TINY = {"data": {"frame_size": 16, "frames": 8},
-        "model": {"generator": {"motion_dim": 16, "content_dim": 16, "width": 8, "max_width": 32},
-                  "critic": {"widths": [8, 16, 32, 32]}},
-        "train": {"batch_size": 8}}
-
-
-def merged(base: dict, changes: dict) -> dict:
-    return {**base, **{k: merged(base[k], v) if isinstance(v, dict) else v for k, v in changes.items()}}
+TINY = ["data.frame_size=16", "data.frames=8", "model.generator.motion_dim=16", "model.generator.content_dim=16",
+        "model.generator.width=8", "model.generator.max_width=32", "model.critic.widths=[8, 16, 32, 32]",
+        "train.batch_size=8"]
+SQUARES = ["data.dataset=bouncing_squares", "data.bouncing_squares.num_videos=256",
+           "data.bouncing_squares.square_size=6"]
 
 
 def config_for(size: str, device: str, amp: str = "none", compile_: bool = False) -> Config:
-    raw = merged(to_dict(Config()), TINY if size == "tiny" else {})
-    raw["data"].update(dataset="bouncing_squares", bouncing_squares={"num_videos": 256, "square_size": 6})
-    raw["train"].update(device=device, amp=amp, compile=compile_, iterations=10**9, log_every=10**9,
-                        snapshot_every=10**9, resume_every=10**9, video_every=10**9)
-    raw["train"]["schedule"].update(burst_first=0, burst_every=0)
-    return config_from_dict(raw)
+    """The full size (or a tiny one) in steady state, on a store of bouncing squares."""
+    extra = SQUARES + [f"train.amp={amp}"] + (TINY if size == "tiny" else [])
+    return profile_config("full", None, compile_, extra, device)
 
 
 def matmul_rate(device: torch.device) -> tuple[float, str]:

@@ -31,12 +31,14 @@ from videogan.data.batches import ClipBatches  # noqa: E402
 from videogan.training.loop import OutputPaths, Trainer  # noqa: E402
 
 
-def profile_config(name: str, batch: int | None, compile_: bool, extra: list[str] = ()) -> Config:
+def profile_config(name: str, batch: int | None, compile_: bool, extra: list[str] = (),
+                   device: str = "cpu") -> Config:
+    """A profile (`full` or `demo`) in steady state: bursts off, no outputs, endless."""
     raw = to_dict(Config() if name == "full" else load_config(ROOT / "params.yaml"))
     train = raw["train"]
     train["schedule"].update(burst_first=0, burst_every=0)
     train.update(compile=compile_, log_every=10**9, snapshot_every=10**9, resume_every=10**9,
-                 video_every=10**9, iterations=10**9, device="cpu")
+                 video_every=10**9, iterations=10**9, device=device)
     if batch:
         train["batch_size"] = batch
     return config_from_dict(apply_overrides(raw, list(extra)))

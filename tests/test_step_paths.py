@@ -3,6 +3,7 @@ equal to eager ones, lazy penalty, the uint8 device transfer."""
 
 import functools
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,6 @@ def host_reads(monkeypatch):
     def counting(name, original):
         @functools.wraps(original)
         def wrapper(self, *args, **kwargs):
-            import sys
             caller = sys._getframe(1).f_code.co_filename
             if caller.startswith(PACKAGE):
                 counts.append(f"{name} from {caller}:{sys._getframe(1).f_lineno}")

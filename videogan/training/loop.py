@@ -249,16 +249,17 @@ class Trainer:
 
     def _periodic_outputs(self) -> None:
         step, train = self.state.counters.step, self.config.train
-        due = [step % every == 0 for every in (train.snapshot_every, train.resume_every, train.video_every)]
-        if any(due):
+        snapshot, resume, videos = (step % every == 0 for every in
+                                    (train.snapshot_every, train.resume_every, train.video_every))
+        if snapshot or resume or videos:
             self._check_health()  # every rank: they all hold the same flag
         if not self.rank.is_main:
             return
-        if step % train.snapshot_every == 0:
+        if snapshot:
             self._save_snapshot()
-        if step % train.resume_every == 0:
+        if resume:
             checkpoint.save_atomic(self.state.full_state(self.hash), self.resume_path)
-        if step % train.video_every == 0:
+        if videos:
             self._emit_videos()
 
     def _videos_seen(self) -> int:
