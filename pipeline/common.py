@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 EXPERIMENT_MARKER = f"{os.sep}.dvc{os.sep}tmp{os.sep}exps{os.sep}"
@@ -19,6 +18,12 @@ QUIET_DEFAULTS = {
     "DVC_NO_ANALYTICS": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "1",
+    # A server that went away is noticed in seconds, not after minutes of retries (the defaults: 7
+    # retries with backoff for MLflow, 5 for Prefect); training goes on without it (pipeline/tracking.py).
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "PREFECT_CLIENT_MAX_RETRIES": "2",
 }
 
 
@@ -56,9 +61,3 @@ def load_params(path: str | Path = "params.yaml"):
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-def run_stage(flow: Callable[[], object]) -> None:
-    """Validate params first (so a bad file fails before Prefect starts), then run the flow."""
-    load_params()
-    flow()

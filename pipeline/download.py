@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from prefect import flow, task
+from prefect import task
 
-from pipeline.common import load_params, run_stage, workspace
+from pipeline.common import load_params, workspace
+from pipeline.stage import run_stage, stage_flow
 
 
 @task(retries=3, retry_delay_seconds=[5, 20, 60], cache_policy=None)
@@ -16,7 +17,7 @@ def fetch(config):
     return download_dataset(config.data, workspace() / "data/raw")
 
 
-@flow(name="download")
+@stage_flow("download")
 def download_flow() -> None:
     config = load_params()
     raw = workspace() / "data/raw"

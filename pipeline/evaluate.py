@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import task
 
-from pipeline.common import load_params, run_stage, workspace
+from pipeline.common import load_params, workspace
+from pipeline.stage import run_stage, stage_flow
 from pipeline.tracking import attached_run
 
 
@@ -26,7 +27,7 @@ def evaluator_version() -> str:
     return load_evaluator(workspace() / "models/evaluator.pt")[1]["version"]
 
 
-@flow(name="evaluate")
+@stage_flow("evaluate")
 def evaluate_flow() -> None:
     config = load_params()
     metrics = score(config)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import task
 
-from pipeline.common import load_params, run_stage, workspace
+from pipeline.common import load_params, workspace
+from pipeline.stage import run_stage, stage_flow
 
 
 @task(cache_policy=None)
@@ -15,7 +16,7 @@ def fit(config) -> dict:
     return fit_from_store(config, root / "data/processed", root / "models/evaluator.pt")
 
 
-@flow(name="evaluator")
+@stage_flow("evaluator")
 def evaluator_flow() -> None:
     info = fit(load_params())
     accuracy = ", ".join(f"{k} {v:.3f}" for k, v in info["accuracy"].items())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import task
 
-from pipeline.common import load_params, run_stage, workspace
+from pipeline.common import load_params, workspace
+from pipeline.stage import run_stage, stage_flow
 
 
 @task(cache_policy=None)
@@ -15,7 +16,7 @@ def build_store(config) -> dict:
     return prepare(config, root / "data/raw", root / "data/processed")
 
 
-@flow(name="preprocess")
+@stage_flow("preprocess")
 def preprocess_flow() -> None:
     meta = build_store(load_params())
     sizes = ", ".join(f"{k} {v}" for k, v in meta["sizes"].items())

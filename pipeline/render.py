@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import task
 
-from pipeline.common import load_params, run_stage, workspace
+from pipeline.common import load_params, workspace
+from pipeline.stage import run_stage, stage_flow
 from pipeline.tracking import attached_run
 
 
@@ -17,7 +18,7 @@ def render(config) -> list:
                           root / "models/snapshots", root / "reports/train_log.jsonl", root / "reports")
 
 
-@flow(name="render")
+@stage_flow("render")
 def render_flow() -> None:
     config = load_params()
     written = render(config)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from mlflow.entities import Metric, Param
 
 from videogan.config import Config, flatten, to_dict
 from videogan.training.callbacks import Callback
@@ -23,10 +27,19 @@ def experiment_name(config: Config) -> str:
 
 
 def use_store(config: Config):
+    """MLflow on this config's experiment; a tracking server that does not answer stops the stage here,
+    before any work, with the line to act on."""
     import mlflow
 
+    from pipeline.stage import ServiceUnreachable, answers
+
     chosen_by_user = bool(os.environ.get("MLFLOW_TRACKING_URI"))  # read first: set_tracking_uri sets it
-    mlflow.set_tracking_uri(tracking_uri())
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")) and (why := answers(f"{uri.rstrip('/')}/health")):
+        raise ServiceUnreachable(f"the MLflow tracking server at {uri} (MLFLOW_TRACKING_URI) does not answer "
+                                 f"({why}): start it (`make services`), or unset MLFLOW_TRACKING_URI to record "
+                                 "into mlflow.db")
+    mlflow.set_tracking_uri(uri)
     name = experiment_name(config)
     if mlflow.get_experiment_by_name(name) is None:
         location = None if chosen_by_user else (repo_root() / "mlartifacts").as_uri()
@@ -52,36 +65,120 @@ def run_tags(data_digest: str) -> dict[str, str]:
 
 
 class MlflowCallback(Callback):
-    """Training metrics per log step, snapshots, the final checkpoint and the generator as a model."""
+    """Training metrics per log step, snapshots, the final checkpoint and the generator as a model.
+    Every call after the run's creation goes through a TrackingRecorder: a server that goes away
+    mid-training never stops it."""
 
     def __init__(self, config: Config, data_digest: str):
+        from mlflow.tracking import MlflowClient
+
         self.config, self.data_digest = config, data_digest
         self.mlflow = use_store(config)
+        self.client = MlflowClient()
+        self.recorder = TrackingRecorder(tracking_uri())
+        self.run_id = ""
 
     def on_train_start(self, info: dict[str, Any]) -> None:
-        mlflow, extra = self.mlflow, info["extra"]
+        extra = info["extra"]
         if info["resumed"] and extra.get(RUN_ID_KEY):
-            mlflow.start_run(run_id=extra[RUN_ID_KEY])
+            self.run_id = extra[RUN_ID_KEY]
             return
         name = os.environ.get("DVC_EXP_NAME") or f"train-{info['training_hash'][:8]}"
-        run = mlflow.start_run(run_name=name, tags=run_tags(self.data_digest))
-        extra[RUN_ID_KEY] = run.info.run_id
-        params = flatten(to_dict(self.config))
-        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        experiment = self.mlflow.get_experiment_by_name(experiment_name(self.config)).experiment_id
+        self.run_id = self.client.create_run(experiment, run_name=name, tags=run_tags(self.data_digest)).info.run_id
+        extra[RUN_ID_KEY] = self.run_id
+        params = [Param(k, str(v)[:500]) for k, v in flatten(to_dict(self.config)).items()]
+        self.recorder.send("the params", lambda: self.client.log_batch(self.run_id, params=params))
 
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
-        self.mlflow.log_metrics({f"train/{k}": float(v) for k, v in metrics.items()}, step=step)
+        now = int(time.time() * 1000)
+        batch = [Metric(f"train/{k}", float(v), now, step) for k, v in metrics.items()]
+        self.recorder.send(f"metrics of step {step}", lambda: self.client.log_batch(self.run_id, metrics=batch),
+                           kind="train metrics")
 
     def on_snapshot(self, step: int, path: Path) -> None:
-        self.mlflow.log_artifact(str(path), "snapshots")
+        self.recorder.send(f"snapshot {path.name}", lambda: self.client.log_artifact(self.run_id, str(path),
+                                                                                       "snapshots"),
+                           kind="snapshots")
 
     def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None:
-        self.mlflow.log_artifact(str(checkpoint), "checkpoint")
-        log_generator_model(self.mlflow, checkpoint)
-        self.mlflow.end_run()
+        self.recorder.send("the checkpoint", lambda: self.client.log_artifact(self.run_id, str(checkpoint),
+                                                                               "checkpoint"))
+        self.recorder.send("the generator model", lambda: log_generator_model(self.mlflow, checkpoint, self.run_id))
+        self.recorder.send("the run's end", lambda: self.client.set_terminated(self.run_id))
+        self.recorder.finish(relog_hint="python -m pipeline.relog")
 
 
-def log_generator_model(mlflow, checkpoint: Path) -> None:
+class TrackingRecorder:
+    """Calls on one MLflow run that never stop training. When the server stops answering, that is said
+    once; the calls it missed wait, in order, and are sent when it answers again (tried at most every
+    `retry_seconds`). What is still unsent when training ends is named, with the command to send it."""
+
+    def __init__(self, uri: str, retry_seconds: float = 10.0, say=None):
+        self.uri, self.retry_seconds = uri, retry_seconds
+        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.pending: list[tuple[str, str, Any]] = []
+        self.down = False
+        self.next_try = 0.0
+        self.resent = 0
+
+    def send(self, what: str, call, kind: str | None = None) -> None:
+        self.pending.append((kind or what, what, call))
+        self.flush()
+
+    def flush(self, force: bool = False) -> None:
+        if self.down and not force and time.monotonic() < self.next_try:
+            return
+        while self.pending:
+            _, what, call = self.pending[0]
+            try:
+                call()
+            except Exception as exc:
+                if not server_unreachable(exc):
+                    raise
+                if not self.down:
+                    self.say(f"warning: the MLflow server at {self.uri} stopped answering ({short(exc)}) while "
+                             f"sending {what}; training goes on, and what it misses is sent when it is back")
+                self.down, self.next_try = True, time.monotonic() + self.retry_seconds
+                return
+            self.pending.pop(0)
+            self.resent += self.down
+        if self.down:
+            self.say(f"MLflow at {self.uri} answers again: sent the {self.resent} records it missed")
+            self.down, self.resent = False, 0
+
+    def missing(self) -> str:
+        kinds: dict[str, int] = {}
+        for kind, _, _ in self.pending:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return ", ".join(f"{kind} ({n})" if n > 1 else kind for kind, n in kinds.items())
+
+    def finish(self, relog_hint: str) -> None:
+        self.flush(force=True)
+        if self.pending:
+            self.say(f"warning: the MLflow server at {self.uri} is still not answering; the run lacks "
+                     f"{self.missing()}. Everything is in models/ and reports/: when the server is back, "
+                     f"send it with `{relog_hint}`")
+
+
+def server_unreachable(exc: BaseException) -> bool:
+    """The server did not answer (refused, reset, timed out, 5xx), as opposed to rejecting a request."""
+    import requests
+    from mlflow.exceptions import MlflowException, RestException
+
+    if isinstance(exc, (requests.RequestException, OSError)):
+        return True
+    if isinstance(exc, RestException):
+        return exc.error_code in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE")
+    return isinstance(exc, MlflowException) and "API request to" in str(exc)
+
+
+def short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+def log_generator_model(mlflow, checkpoint: Path, run_id: str) -> None:
     """The final generator as an MLflow model: `mlflow.pytorch.load_model(uri)(z)` gives videos.
     Requirements are explicit (no inference, no network) and the package code travels with it."""
     import mlflow.pytorch
@@ -91,11 +188,15 @@ def log_generator_model(mlflow, checkpoint: Path) -> None:
     from videogan.sampling import load_generator
 
     generator, _, _ = load_generator(checkpoint)
-    mlflow.pytorch.log_model(
-        generator, name="generator", code_paths=[str(Path(videogan.__file__).parent)],
-        serialization_format="pickle",
-        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy", "pydantic", "PyYAML"],
-    )
+    mlflow.start_run(run_id=run_id)
+    try:
+        mlflow.pytorch.log_model(
+            generator, name="generator", code_paths=[str(Path(videogan.__file__).parent)],
+            serialization_format="pickle",
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy", "pydantic", "PyYAML"],
+        )
+    finally:
+        mlflow.end_run()
 
 
 @contextmanager

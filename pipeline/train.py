@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
-from prefect import flow, task
+from prefect import task
 
-from pipeline.common import load_params, run_stage, workspace
+from pipeline.common import load_params, workspace
+from pipeline.stage import run_stage, stage_flow
 from pipeline.tracking import MlflowCallback
 
 
@@ -27,7 +28,7 @@ def curves_for_dvc_plots() -> None:
     pd.read_json(reports / "train_log.jsonl", lines=True).to_csv(reports / "train_log.csv", index=False)
 
 
-@flow(name="train")
+@stage_flow("train")
 def train_flow() -> None:
     result = train(load_params())
     curves_for_dvc_plots()

@@ -45,7 +45,7 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
 def load(path: str | Path, kinds: tuple[str, ...] = ("full", "generator")) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist: train first (`dvc repro train` or `videogan train`)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, foreign file: all the same to a user
