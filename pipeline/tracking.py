@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -115,8 +116,11 @@ class TrackingRecorder:
     `retry_seconds`). What is still unsent when training ends is named, with the command to send it."""
 
     def __init__(self, uri: str, retry_seconds: float = 10.0, say=None):
+        from tqdm import tqdm
+
         self.uri, self.retry_seconds = uri, retry_seconds
-        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.say = say or (lambda line: tqdm.write(line, file=sys.stderr))  # on its own line, beside the bar
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # its retries: this says it once
         self.pending: list[tuple[str, str, Any]] = []
         self.down = False
         self.next_try = 0.0

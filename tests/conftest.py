@@ -26,3 +26,19 @@ def pipeline_repo(tmp_path_factory):
     sh(repo, "git", "commit", "-qm", "baseline run")
     repo.joinpath("first_repro.log").write_text(done.stdout + done.stderr)
     return repo
+
+
+@pytest.fixture(scope="session")
+def team_stack(tmp_path_factory):
+    """PostgreSQL, the MLflow server and the Prefect server, started once on free loopback ports by
+    `python -m pipeline.services start` and shared by every test that needs them; stopped by PID at the
+    end, even when a test failed."""
+    from pipeline_support import Stack, free_port
+
+    stack = Stack(tmp_path_factory.mktemp("team") / ".services")
+    try:
+        stack.started = stack.services("start", "--postgres-port", str(free_port()), "--mlflow-port",
+                                       str(free_port()), "--prefect-port", str(free_port())).stdout
+        yield stack
+    finally:
+        stack.stop()

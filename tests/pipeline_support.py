@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -49,8 +51,11 @@ def env_for(repo: Path) -> dict[str, str]:
     return env
 
 
-def sh(repo: Path, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-    done = subprocess.run(list(args), cwd=repo, env=env_for(repo), capture_output=True, text=True, timeout=timeout)
+def sh(repo: Path, *args: str, check: bool = True, timeout: int = 600,
+       env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`args` in `repo` with env_for(repo), plus `env` (e.g. a team stack's server addresses)."""
+    done = subprocess.run(list(args), cwd=repo, env={**env_for(repo), **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout)
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done
@@ -70,3 +75,49 @@ def copy_repo(dest: Path, params: dict | None = None) -> Path:
     sh(dest, "git", "add", "-A")
     sh(dest, "git", "commit", "-qm", "tiny copy")
     return dest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    """A team's stack started by `python -m pipeline.services` in `folder` (the real command)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def services(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "pipeline.services", *args, "--folder", str(self.folder)],
+                              cwd=REPO, env=env_for(self.folder), capture_output=True, text=True, timeout=600)
+        if check and done.returncode != 0:
+            raise AssertionError(f"services {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    @property
+    def state(self) -> dict:
+        return json.loads((self.folder / "state.json").read_text())
+
+    @property
+    def mlflow_url(self) -> str:
+        return self.state["mlflow"]["url"]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a user pastes from `make services`: the two server addresses."""
+        return {"MLFLOW_TRACKING_URI": self.state["mlflow"]["url"], "PREFECT_API_URL": self.state["prefect"]["url"]}
+
+    def stop(self) -> None:
+        """`services stop`, then SIGKILL to whatever it recorded and left running."""
+        import signal
+
+        recorded = self.state if (self.folder / "state.json").exists() else {}
+        self.services("stop", check=False)
+        for service in recorded.values():
+            for kill in (lambda pid: os.killpg(pid, signal.SIGKILL), lambda pid: os.kill(pid, signal.SIGKILL)):
+                try:
+                    kill(service["pid"])
+                except (ProcessLookupError, PermissionError):
+                    pass

@@ -1,0 +1,369 @@
+"""A team's stack, for real: `make services` (PostgreSQL, an MLflow server on it serving artifacts, a
+Prefect server with the process pool), parallel sweeps through it, servers that go away mid-training,
+two Prefect workers under the deployment's concurrency limit, and the MLflow UI in headless Chromium.
+
+One stack (the session's `team_stack`) and one repository (`pipeline_repo`) serve every test here."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+import torch
+from pipeline_support import VENV_BIN, env_for, free_port, set_params, sh
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+EXPERIMENT = "videogan-moving_mnist_generated-16px-8f"
+SWEEP_SEEDS = (21, 22)
+
+
+def client(stack):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=stack.mlflow_url)  # the REST API, as a user's client reads it
+
+
+def experiment_id(stack) -> str:
+    return client(stack).get_experiment_by_name(EXPERIMENT).experiment_id
+
+
+def run_named(stack, name: str):
+    (run,) = client(stack).search_runs([experiment_id(stack)], filter_string=f"attributes.run_name = '{name}'")
+    return run
+
+
+def api(url: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+# ---- make services -------------------------------------------------------------------------------
+
+def test_services_answer_and_a_second_start_changes_nothing(team_stack):
+    state = team_stack.state
+    assert "export MLFLOW_TRACKING_URI=" + state["mlflow"]["url"] in team_stack.started
+    assert "export PREFECT_API_URL=" + state["prefect"]["url"] in team_stack.started
+    assert state["postgres"]["url"].startswith("postgresql+psycopg://")
+    assert urllib.request.urlopen(f"{state['mlflow']['url']}/health", timeout=5).status == 200
+    pools = api(f"{state['prefect']['url']}/work_pools/filter", {})
+    assert "videogan-process" in {p["name"] for p in pools}
+
+    again = team_stack.services("start").stdout
+    assert again.count("already running") == 3
+    assert team_stack.state == state  # the same PIDs: nothing was started twice
+    assert team_stack.services("env").stdout.strip().splitlines() == [
+        f"export MLFLOW_TRACKING_URI={state['mlflow']['url']}", f"export PREFECT_API_URL={state['prefect']['url']}"]
+
+
+def test_a_taken_port_is_named_before_anything_starts(team_stack, tmp_path):
+    from pipeline_support import Stack
+
+    taken = team_stack.state["mlflow"]["port"]
+    other = Stack(tmp_path / ".services")
+    done = other.services("start", "--mlflow-port", str(taken), "--postgres-port", str(free_port()),
+                          "--prefect-port", str(free_port()), check=False)
+    assert done.returncode == 1
+    assert f"error: port {taken} on 127.0.0.1 (mlflow) is taken" in done.stderr
+    assert "MLFLOW_PORT=" in done.stderr
+    assert not (other.folder / "state.json").exists()
+
+
+# ---- parallel sweeps -----------------------------------------------------------------------------
+
+def experiment_metrics(shown: list, name: str) -> dict:
+    """reports/metrics.json of experiment `name` in `dvc exp show --json`."""
+    for baseline in shown:
+        for experiment in baseline.get("experiments") or []:
+            if experiment.get("name") == name:
+                return experiment["revs"][0]["data"]["metrics"]["reports/metrics.json"]["data"]
+    raise AssertionError(f"{name} is not in dvc exp show")
+
+
+@pytest.fixture(scope="module")
+def sweep(pipeline_repo, team_stack):
+    """Two queued experiments run at once (`dvc queue start -j 2`) against the stack's servers."""
+    repo = pipeline_repo
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "baseline for the sweep", check=False)
+    names = [f"sweep-seed-{seed}" for seed in SWEEP_SEEDS]
+    for name, seed in zip(names, SWEEP_SEEDS):
+        sh(repo, "dvc", "exp", "run", "--queue", "-n", name, "-S", f"train.seed={seed}", env=team_stack.env)
+    sh(repo, "dvc", "queue", "start", "-j", "2", env=team_stack.env)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = sh(repo, "dvc", "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(1)
+    assert status.count("Success") == 2, status
+    shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
+    return {"names": names, "shown": shown}
+
+
+def test_two_parallel_experiments_land_whole_and_apart(sweep, team_stack, tmp_path):
+    import mlflow
+
+    first, second = (run_named(team_stack, name).info for name in sweep["names"])
+    assert first.start_time < second.end_time and second.start_time < first.end_time  # they ran at once
+    steps_seen = set()
+    for name, seed in zip(sweep["names"], SWEEP_SEEDS):
+        run = run_named(team_stack, name)
+        params, metrics = run.data.params, run.data.metrics
+        assert params["train.seed"] == str(seed) and run.data.tags["dvc_experiment"] == name
+        every, last = int(params["train.log_every"]), int(params["train.iterations"])
+        history = client(team_stack).get_metric_history(run.info.run_id, "train/loss_critic")
+        assert sorted(m.step for m in history) == list(range(every, last + 1, every))
+        steps_seen.add(tuple(m.value for m in history))
+        # the evaluation DVC recorded for this experiment is the one in this run, to the last digit
+        assert metrics["eval/fd_video"] == pytest.approx(experiment_metrics(sweep["shown"], name)["fd_video"],
+                                                         rel=1e-12)
+        # artifacts come back through the server's proxy, and the checkpoint is this run's own
+        folder = tmp_path / name
+        checkpoint = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="checkpoint",
+                                                         dst_path=str(folder), tracking_uri=team_stack.mlflow_url)
+        saved = torch.load(Path(checkpoint) / "checkpoint.pt", weights_only=True)
+        assert saved["extra"]["mlflow_run_id"] == run.info.run_id
+        gif = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="media/samples.gif",
+                                                  dst_path=str(folder), tracking_uri=team_stack.mlflow_url)
+        assert iio.imread(gif, index=None).shape[0] > 1  # an animation
+        snapshots = {a.path for a in client(team_stack).list_artifacts(run.info.run_id, "snapshots")}
+        assert f"snapshots/step_{last:07d}.pt" in snapshots
+        mlflow.set_tracking_uri(team_stack.mlflow_url)
+        [model] = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id],
+                                              filter_string=f"source_run_id = '{run.info.run_id}'",
+                                              output_format="list")
+        generator = mlflow.pytorch.load_model(model.model_uri)
+        assert generator(generator.sample_noise(2, torch.Generator().manual_seed(0))).shape[:2] == (2, 1)
+    assert len(steps_seen) == 2  # two seeds, two different loss curves: nothing was mixed
+
+
+# ---- the MLflow UI in a browser ------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+def ui_number(value: float) -> str:
+    """How the MLflow UI prints a metric (its formatMetric): 3 decimals under 10, 2 under 100, else 1."""
+    places = 3 if abs(value) < 10 else 2 if abs(value) < 100 else 1
+    return f"{value:.{places}f}".rstrip("0").rstrip(".")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium; "
+                                              "`make test` installs it when run as root)")
+def test_the_mlflow_ui_compares_the_two_runs_in_a_browser(sweep, team_stack, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    runs = [run_named(team_stack, name) for name in sweep["names"]]
+    ids = json.dumps([r.info.run_id for r in runs]).replace(" ", "")
+    compare = f"{team_stack.mlflow_url}/#/compare-runs?runs={ids}&experiments=[\"{experiment_id(team_stack)}\"]"
+    shot = Path(os.environ.get("VIDEOGAN_SCREENSHOT", tmp_path / "mlflow-compare.png"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(compare)
+            page.get_by_text("Run details").wait_for(timeout=60_000)
+            for run in runs:
+                page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=30_000)
+            text = page.inner_text("body")
+            assert "eval/fd_video" in text
+            for run in runs:
+                assert ui_number(run.data.metrics["eval/fd_video"]) in text.split(), run.data.metrics
+            switches = page.get_by_text("Show diff only")
+            for i in range(switches.count()):
+                switches.nth(i).click()  # parameters, metrics and tags that differ: train.seed among them
+            page.get_by_text("train.seed", exact=True).first.wait_for(timeout=10_000)
+            page.screenshot(path=str(shot), full_page=True)
+
+            first = runs[0]
+            gif = (f"{team_stack.mlflow_url}/#/experiments/{experiment_id(team_stack)}/runs/{first.info.run_id}"
+                   "/artifacts/media/samples.gif")
+            page.goto(gif)
+            image = page.locator("img[src^='blob:']").first
+            image.wait_for(timeout=30_000)
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+            width = image.evaluate("img => img.naturalWidth")
+        finally:
+            browser.close()
+    expected = iio.imread(client(team_stack).download_artifacts(first.info.run_id, "media/samples.gif",
+                                                                str(tmp_path)), index=0).shape[1]
+    assert width == expected
+    assert shot.stat().st_size > 10_000
+
+
+# ---- servers that go away ------------------------------------------------------------------------
+
+def log_lines(repo: Path) -> int:
+    log = repo / "reports/train_log.jsonl"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_training_goes_on_when_both_servers_stop_and_tracking_catches_up(pipeline_repo, team_stack, tmp_path):
+    repo = pipeline_repo
+    # long enough (~1 min here) to stop both servers, train on without them and start them again
+    set_params(repo, {"train": {"iterations": 600, "log_every": 1, "snapshot_every": 100, "resume_every": 50,
+                                "seed": 5}})
+    output = tmp_path / "repro.log"
+    with open(output, "w") as out:
+        proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env={**env_for(repo), **team_stack.env}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: "starting fresh" in output.read_text() and log_lines(repo) >= 20, 300, "training")
+        state = team_stack.state
+        for name in ("mlflow", "prefect"):
+            os.killpg(state[name]["pid"], signal.SIGTERM)
+        stopped_at = log_lines(repo)
+        wait_for(lambda: log_lines(repo) >= stopped_at + 30, 120, "training without the servers")
+        restarted = team_stack.services("start").stdout
+        assert "postgres: already running" in restarted and "mlflow: started" in restarted
+        back_at = log_lines(repo)
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    said = output.read_text().replace("\r", "\n")
+    assert proc.returncode == 0, said[-3000:]
+    assert back_at < 600, "training ended before the servers were back: raise train.iterations"
+    assert said.count("stopped answering") == 1, said[-3000:]  # said once, not once per step
+    assert said.count("answers again") == 1
+    assert "Traceback" not in said
+
+    # nothing the training wrote was lost: every step, snapshot, the checkpoint, the model, the evaluation
+    from videogan.training.checkpoint import load
+
+    run_id = load(repo / "models/checkpoint.pt", kinds=("full",))["extra"]["mlflow_run_id"]
+    c = client(team_stack)
+    steps = sorted(m.step for m in c.get_metric_history(run_id, "train/loss_critic"))
+    assert steps == list(range(1, 601))
+    snapshots = {a.path for a in c.list_artifacts(run_id, "snapshots")}
+    assert snapshots == {f"snapshots/{p.name}" for p in (repo / "models/snapshots").glob("*.pt")}
+    assert {a.path for a in c.list_artifacts(run_id, "checkpoint")} == {"checkpoint/checkpoint.pt"}
+    run = c.get_run(run_id)
+    assert run.info.status == "FINISHED" and "eval/fd_video" in run.data.metrics
+
+    # Prefect: the stages' flow runs, the train one included, are on the restarted server, completed
+    prefect = team_stack.state["prefect"]["url"]
+    flows = {f["id"]: f["name"] for f in api(f"{prefect}/flows/filter", {})}
+    recent = api(f"{prefect}/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 3})
+    assert {flows[r["flow_id"]]: r["state_type"] for r in recent} == {
+        "train": "COMPLETED", "evaluate": "COMPLETED", "render": "COMPLETED"}
+
+    relog = subprocess.run([sys.executable, "-m", "pipeline.relog"], cwd=repo,
+                           env={**env_for(repo), **team_stack.env}, capture_output=True, text=True, timeout=300)
+    assert relog.returncode == 0, relog.stderr
+    assert "sent 0 metric values, 0 snapshots file(s), 0 checkpoint file(s)" in relog.stdout  # nothing missing
+
+
+def test_relog_sends_what_a_run_lacks_and_only_that(pipeline_repo, team_stack, tmp_path):
+    """The run as if the server had been down for steps 301-600 and the last snapshots."""
+    repo, c = pipeline_repo, client(team_stack)
+    original = torch.load(repo / "models/checkpoint.pt", weights_only=True)
+    partial = c.create_run(experiment_id(team_stack), run_name="relog-check")
+    log = [json.loads(line) for line in (repo / "reports/train_log.jsonl").read_text().splitlines()]
+    from mlflow.entities import Metric
+
+    c.log_batch(partial.info.run_id, metrics=[Metric("train/loss_critic", row["loss_critic"], 0, row["step"])
+                                              for row in log[:300]])
+    c.log_artifact(partial.info.run_id, str(repo / "models/snapshots/step_0000000.pt"), "snapshots")
+    moved = dict(original, extra={**original["extra"], "mlflow_run_id": partial.info.run_id})
+    torch.save(moved, repo / "models/checkpoint.pt")
+    try:
+        done = subprocess.run([sys.executable, "-m", "pipeline.relog"], cwd=repo,
+                              env={**env_for(repo), **team_stack.env}, capture_output=True, text=True, timeout=300)
+    finally:
+        torch.save(original, repo / "models/checkpoint.pt")
+    assert done.returncode == 0, done.stderr
+    sent_values = int(re.search(r"sent (\d+) metric values", done.stdout).group(1))
+    assert sent_values == 300 + len(log) * (len(log[0]) - 2)  # the other half, and every other metric whole
+    for name in (k for k in log[0] if k != "step"):
+        history = c.get_metric_history(partial.info.run_id, f"train/{name}")
+        assert sorted(m.step for m in history) == [row["step"] for row in log], name  # no step twice
+    local = sorted(p.name for p in (repo / "models/snapshots").glob("*.pt"))
+    assert sorted(a.path for a in c.list_artifacts(partial.info.run_id, "snapshots")) == [
+        f"snapshots/{n}" for n in local]
+
+
+# ---- two Prefect workers and the deployment's concurrency limit ----------------------------------
+
+POOL = "videogan-process"
+DEPLOYMENT = "retrain/videogan-retrain"
+
+
+def prefect(repo: Path, env: dict, *args: str) -> str:
+    done = subprocess.run([str(VENV_BIN / "prefect"), *args], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack, tmp_path):
+    repo, url = pipeline_repo, team_stack.state["prefect"]["url"]
+    set_params(repo, {"train": {"iterations": 6, "log_every": 2, "snapshot_every": 3, "resume_every": 2}})
+    sh(repo, "dvc", "repro", env=team_stack.env)
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "baseline for the retraining", check=False)
+    env = {**env_for(repo), **team_stack.env}
+    prefect(repo, env, "--no-prompt", "deploy", "--prefect-file", "prefect.yaml", "-n", "videogan-retrain")
+    deployment = api(f"{url}/deployments/name/{DEPLOYMENT}")
+    assert deployment["global_concurrency_limit"]["limit"] == 1 and deployment["schedules"][0]["active"]
+    assert Path(deployment["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"]
+                ).resolve() == repo.resolve()
+
+    run_ids = []
+    for seed in (31, 32):  # a wide margin: a 6-iteration model's fd_video is noise
+        out = prefect(repo, env, "deployment", "run", DEPLOYMENT, "-p", f'overrides=["train.seed={seed}"]',
+                      "-p", "max_fd_video_worsening=1000")
+        run_ids.append(re.search(r"UUID: ([0-9a-f-]{36})", out).group(1))
+    workers = []
+    for i in range(2):
+        log = open(tmp_path / f"worker{i}.log", "w")
+        workers.append(subprocess.Popen([str(VENV_BIN / "prefect"), "worker", "start", "--pool", POOL,
+                                         "--name", f"worker-{i}", "--install-policy", "never"], cwd=tmp_path,
+                                        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+    states_seen, most_running = set(), 0
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            runs = [api(f"{url}/flow_runs/{rid}") for rid in run_ids]
+            states_seen |= {r["state_name"] for r in runs}
+            most_running = max(most_running, sum(r["state_type"] == "RUNNING" for r in runs))
+            if all(r["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for r in runs):
+                break
+            time.sleep(0.5)
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+    logs = "\n".join((tmp_path / f"worker{i}.log").read_text()[-3000:] for i in range(2))
+    assert [r["state_type"] for r in runs] == ["COMPLETED", "COMPLETED"], logs
+    assert most_running == 1, states_seen  # never both at once
+    assert "AwaitingConcurrencySlot" in states_seen, states_seen  # the second one waited its turn
+    ran_on = {api(f"{url}/flow_runs/{rid}")["work_queue_name"] for rid in run_ids}
+    assert ran_on == {"default"}
+    for run in runs:
+        name = f"retrain-{run['name']}"
+        recorded = run_named(team_stack, name)  # each retraining's MLflow run, on the server
+        assert "eval/fd_video" in recorded.data.metrics
