@@ -140,25 +140,22 @@ def test_push_to_a_remote_and_a_fresh_clone_reproduces_nothing(pipeline_repo, tm
     assert "Running stage" not in out, out
 
 
-def test_two_queued_experiments_land_in_dvc_and_mlflow(pipeline_repo):
-    repo = pipeline_repo
-    commit_all(repo, "baseline for the sweep")
-    before = {r.info.run_id for r in runs(repo)}
-    for seed in (11, 12):
-        sh(repo, "dvc", "exp", "run", "--queue", "-n", f"sweep-seed-{seed}", "-S", f"train.seed={seed}")
-    sh(repo, "dvc", "queue", "start", "-j", "1")
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        status = sh(repo, "dvc", "queue", "status").stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(3)
-    assert status.count("Success") >= 2, status
-    shown = json.dumps(json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout))
-    assert "sweep-seed-11" in shown and "sweep-seed-12" in shown
-    new = [r for r in runs(repo) if r.info.run_id not in before]
-    assert sorted(r.info.run_name for r in new) == ["sweep-seed-11", "sweep-seed-12"]
-    assert all("eval/fd_video" in r.data.metrics and r.data.params["train.seed"] in ("11", "12") for r in new)
+def test_a_queued_experiment_records_into_the_repository_store(tmp_path):
+    """DVC runs a queued experiment in <root>/.dvc/tmp/exps/...: its MLflow store is still the root's
+    (the parallel sweep through a tracking server is in tests/test_team_stack.py)."""
+    from pipeline.common import repo_root, tracking_uri
+
+    root = tmp_path / "repo"
+    copy = root / ".dvc" / "tmp" / "exps" / "tmpabc123"
+    copy.mkdir(parents=True)
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    (copy / "dvc.yaml").write_text("stages: {}\n")
+    assert repo_root(copy) == root
+    os.chdir(copy)
+    try:
+        assert tracking_uri() == f"sqlite:///{root / 'mlflow.db'}"
+    finally:
+        os.chdir(tmp_path)
 
 
 def test_a_broken_params_file_stops_the_first_stage_and_writes_nothing(tmp_path):
