@@ -283,7 +283,7 @@ def start(folder: Path, ports: dict[str, int | None]) -> dict:
 
 
 def stop(folder: Path) -> list[str]:
-    """Stop every service in the state file, by PID; the data stays."""
+    """Stop every service in the state file, by PID; the data and the chosen ports stay."""
     state = read_state(folder)
     said = []
     for name in reversed(list(DEFAULT_PORTS)):
@@ -301,8 +301,9 @@ def stop(folder: Path) -> list[str]:
         if alive(pid):
             os.killpg(pid, signal.SIGKILL) if name != "postgres" else os.kill(pid, signal.SIGKILL)
         said.append(f"{name}: stopped (PID {pid})")
-    if state_path(folder).exists():
-        state_path(folder).unlink()
+        state[name]["pid"] = None
+    if state:
+        write_state(folder, state)  # the ports stay, for the next start
     return said
 
 
@@ -335,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
             if not state:
                 raise ServiceError(f"no services are recorded in {state_path(folder)}: run `make services` first")
             print(export_lines(state))
+            if not all(alive(service.get("pid")) for service in state.values()):
+                print("(not all of them are running: `make services`)", file=sys.stderr)
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

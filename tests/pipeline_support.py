@@ -115,7 +115,7 @@ class Stack:
 
         recorded = self.state if (self.folder / "state.json").exists() else {}
         self.services("stop", check=False)
-        for service in recorded.values():
+        for service in (s for s in recorded.values() if s.get("pid")):
             for kill in (lambda pid: os.killpg(pid, signal.SIGKILL), lambda pid: os.kill(pid, signal.SIGKILL)):
                 try:
                     kill(service["pid"])

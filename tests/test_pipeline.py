@@ -140,7 +140,7 @@ def test_push_to_a_remote_and_a_fresh_clone_reproduces_nothing(pipeline_repo, tm
     assert "Running stage" not in out, out
 
 
-def test_a_queued_experiment_records_into_the_repository_store(tmp_path):
+def test_a_queued_experiment_records_into_the_repository_store(tmp_path, monkeypatch):
     """DVC runs a queued experiment in <root>/.dvc/tmp/exps/...: its MLflow store is still the root's
     (the parallel sweep through a tracking server is in tests/test_team_stack.py)."""
     from pipeline.common import repo_root, tracking_uri
@@ -151,11 +151,9 @@ def test_a_queued_experiment_records_into_the_repository_store(tmp_path):
     (root / "dvc.yaml").write_text("stages: {}\n")
     (copy / "dvc.yaml").write_text("stages: {}\n")
     assert repo_root(copy) == root
-    os.chdir(copy)
-    try:
-        assert tracking_uri() == f"sqlite:///{root / 'mlflow.db'}"
-    finally:
-        os.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri sets it
+    monkeypatch.chdir(copy)
+    assert tracking_uri() == f"sqlite:///{root / 'mlflow.db'}"
 
 
 def test_a_broken_params_file_stops_the_first_stage_and_writes_nothing(tmp_path):

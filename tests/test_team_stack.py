@@ -140,7 +140,8 @@ def test_two_parallel_experiments_land_whole_and_apart(sweep, team_stack, tmp_pa
                                                   dst_path=str(folder), tracking_uri=team_stack.mlflow_url)
         assert iio.imread(gif, index=None).shape[0] > 1  # an animation
         snapshots = {a.path for a in client(team_stack).list_artifacts(run.info.run_id, "snapshots")}
-        assert f"snapshots/step_{last:07d}.pt" in snapshots
+        snapshot_every = int(params["train.snapshot_every"])
+        assert snapshots == {f"snapshots/step_{k:07d}.pt" for k in range(0, last + 1, snapshot_every)}
         mlflow.set_tracking_uri(team_stack.mlflow_url)
         [model] = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id],
                                               filter_string=f"source_run_id = '{run.info.run_id}'",
@@ -370,3 +371,24 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
         name = f"retrain-{run['name']}"
         recorded = run_named(team_stack, name)  # each retraining's MLflow run, on the server
         assert "eval/fd_video" in recorded.data.metrics
+
+
+# ---- make services-stop --------------------------------------------------------------------------
+
+def test_stop_ends_every_service_by_pid_and_a_new_start_has_the_same_runs(team_stack, sweep):
+    from pipeline.services import alive
+
+    before = team_stack.state
+    said = team_stack.services("stop").stdout
+    assert all(f"{name}: stopped (PID {before[name]['pid']})" in said for name in before), said
+    assert not any(alive(service["pid"]) for service in before.values())
+    assert (team_stack.folder / "postgres" / "PG_VERSION").exists()  # the data stays
+
+    assert all(team_stack.state[name]["pid"] is None for name in before)
+    team_stack.services("start")  # on the ports of the last start
+    assert {name: s["port"] for name, s in team_stack.state.items()} == {
+        name: s["port"] for name, s in before.items()}
+    for name in sweep["names"]:
+        run = run_named(team_stack, name)  # the runs, from PostgreSQL, and their artifacts
+        assert "eval/fd_video" in run.data.metrics
+        assert client(team_stack).list_artifacts(run.info.run_id, "checkpoint")
