@@ -255,6 +255,11 @@ def start(folder: Path, ports: dict[str, int | None]) -> dict:
     running = {name for name in DEFAULT_PORTS
                if state.get(name, {}).get("port") == chosen[name] and alive(state[name].get("pid"))
                and answering(name, addresses[name])}
+    shared = {port for port in chosen.values() if list(chosen.values()).count(port) > 1}
+    if shared:
+        names = " and ".join(n for n, p in chosen.items() if p in shared)
+        raise ServiceError(f"{names} cannot share port {shared.pop()}: give each its own "
+                           f"({', '.join(f'{PORT_VARIABLES[n]}=...' for n in DEFAULT_PORTS)})")
     for name in DEFAULT_PORTS:
         if name not in running:
             check_port(name, chosen[name])

@@ -80,6 +80,11 @@ def test_a_taken_port_is_named_before_anything_starts(team_stack, tmp_path):
     assert "MLFLOW_PORT=" in done.stderr
     assert not (other.folder / "state.json").exists()
 
+    port = free_port()
+    shared = other.services("start", "--mlflow-port", str(port), "--prefect-port", str(port), check=False)
+    assert shared.returncode == 1 and f"mlflow and prefect cannot share port {port}" in shared.stderr
+    assert not (other.folder / "state.json").exists()
+
 
 # ---- parallel sweeps -----------------------------------------------------------------------------
 
