@@ -107,8 +107,11 @@ SOURCES = {
                                "data.moving_mnist_generated.test_sequences=200"],
     "moving_mnist (file)": ["data.dataset=moving_mnist", "data.moving_mnist.val_sequences=200",
                             "data.moving_mnist.test_sequences=200"],
-    "pacman_emulator": ["data.dataset=pacman_emulator", "data.pacman_emulator.train_clips=80",
-                        "data.pacman_emulator.val_clips=10", "data.pacman_emulator.test_clips=10"],
+    # the same clips for any worker count (tests/test_data_pacman.py); enough of them to outlast the start
+    **{f"pacman_emulator, {n} worker{'s' * (n > 1)}": [
+        "data.dataset=pacman_emulator", "data.pacman_emulator.train_clips=2000", "data.pacman_emulator.val_clips=200",
+        "data.pacman_emulator.test_clips=200", f"data.pacman_emulator.workers={n}"]
+       for n in sorted({1, len(os.sched_getaffinity(0))})},
     "pacman_folder": ["data.dataset=pacman_folder"],
 }
 
@@ -118,6 +121,8 @@ def main() -> None:
     parser.add_argument("--step-seconds", help="demo:full seconds per generator step, from benchmarks/train_step.py")
     parser.add_argument("--skip-sources", action="store_true", help="only the loader")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--sources", nargs="*", help="only the sources whose name starts with one of these")
+    parser.add_argument("--profiles", nargs="*", default=["full", "demo"], help="which profiles")
     args = parser.parse_args()
     step_s = dict(zip(("demo", "full"), map(float, args.step_seconds.split(":")))) if args.step_seconds else {}
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; torch threads {torch.get_num_threads()}")
@@ -125,12 +130,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for name, config in profiles().items():
-            results[name] = _profile(name, config, tmp, step_s.get(name), args.skip_sources)
+            if name in args.profiles:
+                results[name] = _profile(name, config, tmp, step_s.get(name), args.skip_sources, args.sources)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
 
-def _profile(name: str, config: Config, tmp: Path, step_seconds: float | None, skip_sources: bool) -> dict:
+def _profile(name: str, config: Config, tmp: Path, step_seconds: float | None, skip_sources: bool,
+             sources: list[str] | None) -> dict:
     d, t = config.data, config.train
     per_step = t.batch_size * t.schedule.n_critic
     print(f"\n[{name}] store {d.frame_size}x{d.frame_size}x{d.channels}, {d.frames} frames; model {config.frames} "
@@ -150,6 +157,8 @@ def _profile(name: str, config: Config, tmp: Path, step_seconds: float | None, s
         write_fake_published(tmp)
         write_fake_folder(tmp / "pacman_folder")
         for source, overrides in SOURCES.items():
+            if sources and not any(source.startswith(prefix) for prefix in sources):
+                continue
             rate, made = source_rate(config, tmp, overrides)
             out[f"generate_{source}_clips_per_s"] = round(rate, 1)
             print(f"  source {source:24s}: {rate:8.1f} stored clips/s ({made} clips)")

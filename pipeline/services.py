@@ -266,6 +266,7 @@ def start(folder: Path, ports: dict[str, int | None]) -> dict:
     starters = {"postgres": lambda log: start_postgres(folder, chosen["postgres"], log),
                 "mlflow": lambda log: start_mlflow(folder, chosen["mlflow"], addresses["postgres"], log),
                 "prefect": lambda log: start_prefect(folder, chosen["prefect"], log)}
+    starting = []
     for name in DEFAULT_PORTS:
         if name in running:
             print(f"{name}: already running (PID {state[name]['pid']}) at {addresses[name]}")
@@ -278,9 +279,12 @@ def start(folder: Path, ports: dict[str, int | None]) -> dict:
                                f"the end of its log {log}:\n{tail(log)}") from None
         state[name] = {"port": chosen[name], "url": addresses[name], "pid": pid, "log": str(log)}
         write_state(folder, state)
-        wait_until_answering(name, addresses[name], pid, log)
-        if name == "postgres":
+        starting.append((name, pid, log))
+        if name == "postgres":  # the MLflow server needs its database; the two servers start side by side
+            wait_until_answering(name, addresses[name], pid, log)
             create_database(addresses[name])
+    for name, pid, log in starting:
+        wait_until_answering(name, addresses[name], pid, log)
         print(f"{name}: started (PID {pid}) at {addresses[name]}")
     create_work_pool(folder, addresses["prefect"])
     write_state(folder, state)

@@ -69,10 +69,11 @@ def test_emulator_clips_move_and_have_the_configured_shape(tmp_path):
         assert clips[..., 2].mean() > clips[..., 0].mean()  # the blue maze: colour survives
 
 
-def test_static_threshold_gives_a_clear_error(env):
+def test_static_threshold_gives_a_clear_error():
     cfg = PacmanEmulator(episode_frames=16, motion_threshold=100.0)
     with pytest.raises(pe.SourceError, match="motion_threshold"):
-        pe._collect(env, cfg, 8, [0, 0], 1, store_transform(16, 1, 8), "x", progress=False)
+        with pe.EpisodeRunner(cfg, 8, store_transform(16, 1, 8), workers=1) as runner:
+            pe._collect(runner, cfg, [0, 0], 1, "x", progress=False)
 
 
 # ------------------------------------------------------------------ folder
@@ -143,3 +144,15 @@ def test_folder_without_url_or_path_explains(tmp_path):
 
     with pytest.raises(DownloadError, match="drive.google.com.*pacman_emulator"):
         download_dataset(DataConfig(dataset="pacman_folder"), tmp_path)
+
+
+def test_clips_are_the_same_for_any_number_of_worker_processes():
+    cfg = PacmanEmulator(episode_frames=16, train_clips=5, val_clips=2, test_clips=2)
+    made = {workers: pe.generate(cfg.model_copy(update={"workers": workers}), 8, 3, store_transform(16, 3, 8),
+                                 progress=False) for workers in (1, 2, 3)}
+    (one, info), *others = made.values()
+    assert info["episodes"]["train"] > 1  # several episodes, so the order of their arrival matters
+    for splits, other_info in others:
+        assert other_info == info
+        for split in one:
+            assert np.array_equal(splits[split], one[split]), split

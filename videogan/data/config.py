@@ -52,6 +52,7 @@ class PacmanEmulator(Strict):
     train_clips: int = Field(5000, ge=1)  # clips in the train split
     val_clips: int = Field(500, ge=1)  # clips in the validation split
     test_clips: int = Field(2000, ge=1)  # clips in the test split
+    workers: int | None = Field(None, ge=1)  # emulator processes; null = one per CPU. Same clips for any count
 
 
 class PacmanFolder(Strict):

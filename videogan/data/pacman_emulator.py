@@ -10,6 +10,8 @@ each recorded frame. Episodes are cut into non-overlapping clips and near-static
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections import deque
 from collections.abc import Callable
 
@@ -112,34 +114,114 @@ def episode_clips(env, cfg: PacmanEmulator, frames: int, seed: int, rng: np.rand
 
 
 def generate(cfg: PacmanEmulator, frames: int, seed: int, transform: Transform, progress: bool = True):
-    """All three splits ({split: clips}, info); episodes of different splits use different seeds."""
-    env = make_env(cfg.env_id)
+    """All three splits ({split: clips}, info); episodes of different splits use different seeds.
+    Episodes run in `cfg.workers` processes and are taken in episode order: the clips are the same
+    for any number of workers."""
     sizes = {"train": cfg.train_clips, "val": cfg.val_clips, "test": cfg.test_clips}
     splits, episodes = {}, {}
-    try:
+    with EpisodeRunner(cfg, frames, transform, worker_count(cfg)) as runner:
         for i, split in enumerate(SPLITS):
-            splits[split], episodes[split] = _collect(env, cfg, frames, [seed, i], sizes[split], transform,
+            splits[split], episodes[split] = _collect(runner, cfg, [seed, i], sizes[split],
                                                       desc=f"pacman {split}", progress=progress)
-    finally:
-        env.close()
     return splits, {"episodes": episodes, "frame_skip": cfg.frame_skip, "crop": list(cfg.crop)}
 
 
-def _collect(env, cfg: PacmanEmulator, frames: int, key: list[int], wanted: int, transform: Transform,
-             desc: str, progress: bool) -> tuple[np.ndarray, int]:
-    kept, have, episode, barren = [], 0, 0, 0
+def worker_count(cfg: PacmanEmulator) -> int:
+    return cfg.workers or len(os.sched_getaffinity(0))
+
+
+def episode_seed(key: list[int], episode: int) -> int:
+    return int(np.random.SeedSequence([*key, episode]).generate_state(1)[0])
+
+
+_worker_env = None
+
+
+def _start_worker(env_id: str) -> None:
+    global _worker_env
+    import torch
+
+    torch.set_num_threads(1)  # one core per emulator process
+    _worker_env = make_env(env_id)
+
+
+def _episode_in_worker(cfg: PacmanEmulator, frames: int, transform: Transform, key: list[int], episode: int):
+    return _episode(_worker_env, cfg, frames, transform, key, episode)
+
+
+def _episode(env, cfg: PacmanEmulator, frames: int, transform: Transform, key: list[int], episode: int):
+    """Episode `episode` of the split keyed `key`: its kept clips, transformed (possibly none)."""
+    clips = episode_clips(env, cfg, frames, episode_seed(key, episode), np.random.default_rng([*key, episode]))
+    return transform(clips) if len(clips) else None
+
+
+class EpisodeRunner:
+    """Episodes of a split in order, computed `workers` at a time (one emulator per process)."""
+
+    def __init__(self, cfg: PacmanEmulator, frames: int, transform: Transform, workers: int):
+        self.cfg, self.frames, self.transform, self.workers = cfg, frames, transform, workers
+        self.env, self.pool = None, None
+
+    def __enter__(self):
+        if self.workers == 1:
+            self.env = make_env(self.cfg.env_id)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_start_worker, initargs=(self.cfg.env_id,))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.env is not None:
+            self.env.close()
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def episodes(self, key: list[int], wanted: int):
+        """(episode, clips or None) for episode 0, 1, 2, ... of the split keyed `key`, in order.
+        Episodes run ahead only while the clips expected from them (the mean so far) fall short of
+        `wanted`: a split's last episodes are not computed in vain. What runs ahead never changes what
+        comes out, which is always the same episodes in the same order."""
+        if self.pool is None:
+            yield from ((e, _episode(self.env, self.cfg, self.frames, self.transform, key, e))
+                        for e in itertools.count())
+            return
+        ahead, upcoming, have = deque(), itertools.count(), 0
+        per_episode = self.cfg.episode_frames // self.frames  # optimistic until episodes come back
+        try:
+            for episode in itertools.count():
+                while len(ahead) < self.workers and have + len(ahead) * per_episode < wanted:
+                    ahead.append(self.pool.submit(_episode_in_worker, self.cfg, self.frames, self.transform,
+                                                  key, next(upcoming)))
+                if not ahead:
+                    ahead.append(self.pool.submit(_episode_in_worker, self.cfg, self.frames, self.transform,
+                                                  key, next(upcoming)))
+                clips = ahead.popleft().result()
+                have += 0 if clips is None else len(clips)
+                per_episode = max(1, have // (episode + 1))
+                yield episode, clips
+        finally:
+            for future in ahead:
+                future.cancel()
+
+
+def _collect(runner: EpisodeRunner, cfg: PacmanEmulator, key: list[int], wanted: int, desc: str,
+             progress: bool) -> tuple[np.ndarray, int]:
+    kept, have, barren = [], 0, 0
     with tqdm(total=wanted, desc=desc, unit="clip", leave=False, disable=not progress) as bar:
-        while have < wanted:
-            ep_seed = int(np.random.SeedSequence([*key, episode]).generate_state(1)[0])
-            clips = episode_clips(env, cfg, frames, ep_seed, np.random.default_rng([*key, episode]))
-            clips = clips[: wanted - have]
-            barren = 0 if len(clips) else barren + 1
+        for episode, clips in runner.episodes(key, wanted):
+            clips = clips[: wanted - have] if clips is not None else None
+            barren = 0 if clips is not None and len(clips) else barren + 1
             if barren >= MAX_BARREN:
                 raise SourceError(f"{MAX_BARREN} Ms Pacman episodes in a row gave no clip that moves enough; "
                                    f"lower data.pacman_emulator.motion_threshold ({cfg.motion_threshold}) or "
                                    f"raise episode_frames ({cfg.episode_frames})")
-            if len(clips):
-                kept.append(transform(clips))
-            have, episode = have + len(clips), episode + 1
-            bar.update(len(clips))
-    return np.concatenate(kept), episode
+            if clips is not None and len(clips):
+                kept.append(clips)
+                have += len(clips)
+                bar.update(len(clips))
+            if have >= wanted:
+                return np.concatenate(kept), episode + 1
+    raise AssertionError("unreachable")

@@ -6,6 +6,7 @@ Clips are uint8 (N, T, H, W, C) throughout.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -49,18 +50,26 @@ def to_channels(clips: np.ndarray, channels: int) -> np.ndarray:
     raise ValueError(f"cannot convert {have} channels to {channels}")
 
 
+@dataclass(frozen=True)
+class StoreTransform:
+    """The one transform every source applies before storing: first `frames` frames, resize, channels.
+    A plain object rather than a closure, so that worker processes can receive it."""
+
+    frame_size: int
+    channels: int
+    frames: int
+
+    def __call__(self, clips: np.ndarray) -> np.ndarray:
+        if clips.shape[1] < self.frames:
+            raise ValueError(f"clips hold {clips.shape[1]} frames but data.frames is {self.frames}")
+        clips = clips[:, : self.frames]
+        if clips.shape[-1] == 3 and self.channels == 1:  # fewer values to resize
+            return resize_area(to_channels(clips, 1), self.frame_size, self.frame_size)
+        return to_channels(resize_area(clips, self.frame_size, self.frame_size), self.channels)
+
+
 def store_transform(frame_size: int, channels: int, frames: int) -> Callable[[np.ndarray], np.ndarray]:
-    """The one transform every source applies before storing: first `frames` frames, resize, channels."""
-
-    def transform(clips: np.ndarray) -> np.ndarray:
-        if clips.shape[1] < frames:
-            raise ValueError(f"clips hold {clips.shape[1]} frames but data.frames is {frames}")
-        clips = clips[:, :frames]
-        if clips.shape[-1] == 3 and channels == 1:  # fewer values to resize
-            return resize_area(to_channels(clips, 1), frame_size, frame_size)
-        return to_channels(resize_area(clips, frame_size, frame_size), channels)
-
-    return transform
+    return StoreTransform(frame_size, channels, frames)
 
 
 def in_chunks(n: int, size: int) -> list[slice]:
