@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.request
 from pathlib import Path
 
 EXPERIMENT_MARKER = f"{os.sep}.dvc{os.sep}tmp{os.sep}exps{os.sep}"
@@ -45,6 +46,15 @@ def repo_root(cwd: str | Path | None = None) -> Path:
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def answers(url: str, timeout: float = 5.0) -> str | None:
+    """None when `url` answers 200 (a server's health check); otherwise why not."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return None if response.status == 200 else f"HTTP {response.status}"
+    except (OSError, ValueError) as exc:
+        return str(getattr(exc, "reason", exc))
 
 
 def set_quiet_defaults() -> None:

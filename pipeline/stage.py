@@ -14,13 +14,12 @@ import logging
 import os
 import sys
 import traceback
-import urllib.request
 from collections.abc import Callable
 
 from prefect import flow
 from prefect.states import Failed
 
-from pipeline.common import load_params
+from pipeline.common import answers, load_params
 from videogan.config import ConfigError
 from videogan.data.archive import ArchiveError
 from videogan.data.download import DownloadError
@@ -82,15 +81,6 @@ def quiet_prefect_console() -> None:
         if isinstance(handler, PrefectConsoleHandler) and not any(
                 isinstance(f, _PrefectErrorsOffConsole) for f in handler.filters):
             handler.addFilter(_PrefectErrorsOffConsole())
-
-
-def answers(url: str, timeout: float = 5.0) -> str | None:
-    """None when `url` answers 200; otherwise why not."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return None if response.status == 200 else f"HTTP {response.status}"
-    except OSError as exc:
-        return str(getattr(exc, "reason", exc))
 
 
 def check_prefect_api() -> None:

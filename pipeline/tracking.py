@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from mlflow.entities import Metric, Param
 from videogan.config import Config, flatten, to_dict
 from videogan.training.callbacks import Callback
 
-from pipeline.common import repo_root, tracking_uri
+from pipeline.common import answers, repo_root, tracking_uri
 
 RUN_ID_KEY = "mlflow_run_id"
 
@@ -32,7 +33,7 @@ def use_store(config: Config):
     before any work, with the line to act on."""
     import mlflow
 
-    from pipeline.stage import ServiceUnreachable, answers
+    from pipeline.stage import ServiceUnreachable
 
     chosen_by_user = bool(os.environ.get("MLFLOW_TRACKING_URI"))  # read first: set_tracking_uri sets it
     uri = tracking_uri()
@@ -152,9 +153,7 @@ class TrackingRecorder:
             self.down, self.resent = False, 0
 
     def missing(self) -> str:
-        kinds: dict[str, int] = {}
-        for kind, _, _ in self.pending:
-            kinds[kind] = kinds.get(kind, 0) + 1
+        kinds = Counter(kind for kind, _, _ in self.pending)
         return ", ".join(f"{kind} ({n})" if n > 1 else kind for kind, n in kinds.items())
 
     def finish(self, relog_hint: str) -> None:
