@@ -1,4 +1,5 @@
 # make run: set up and run the whole pipeline on the CPU demo profile (params.yaml).
+# make run PROFILE=pacman: first copy profiles/pacman.yaml over params.yaml (any profiles/<name>.yaml).
 # make test: set up and run the test suite (installs Debian's chromium for the MLflow UI test, as root).
 # make services / services-stop: PostgreSQL + MLflow server + Prefect server on 127.0.0.1 (README "Scaling out");
 #   ports: make services POSTGRES_PORT=5433 MLFLOW_PORT=5000 PREFECT_PORT=4200
@@ -18,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 run: setup
+	$(if $(PROFILE),cp profiles/$(PROFILE).yaml params.yaml)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: setup browser

@@ -15,6 +15,7 @@ from videogan.data import pacman_emulator as pe
 from videogan.data.config import DataConfig, PacmanEmulator, PacmanFolder
 from videogan.data.download import download_dataset, file_md5
 from videogan.data.pacman_folder import FolderError, find_root, load, read_episode
+from videogan.data.pacman_view import follow_pacman, pacman_pixels
 from videogan.data.preprocess import prepare
 from videogan.data.store import open_split
 from videogan.data.video import motion, store_transform
@@ -67,6 +68,35 @@ def test_emulator_clips_move_and_have_the_configured_shape(tmp_path):
         clips = open_split(tmp_path / "store", split)
         assert (motion(np.asarray(clips)) > 1e-3).all()
         assert clips[..., 2].mean() > clips[..., 0].mean()  # the blue maze: colour survives
+
+
+def test_the_window_follows_pacman_and_stays_on_the_screen():
+    clips = np.zeros((3, 4, 100, 80, 3), np.uint8)
+    for t in range(4):
+        clips[0, t, 50:58, 30 + 2 * t : 38 + 2 * t] = pe.PACMAN_RGB  # centre (53.5, 36.5) over the clip
+        clips[1, t, 0:8, 72:80] = pe.PACMAN_RGB  # in the top right corner
+    windows = follow_pacman(clips, 32)
+    assert windows.shape == (2, 4, 32, 32, 3)  # the clip without Pacman is dropped
+    rows, cols = np.nonzero(pacman_pixels(windows[0]).any(axis=0))
+    assert abs(rows.mean() - 15.5) <= 1 and abs(cols.mean() - 15.5) <= 1
+    assert pacman_pixels(windows[1, :, 0:8, 24:32]).all()  # clamped: the window ends at the screen's edge
+
+
+def test_emulator_windows_show_pacman_at_full_resolution(tmp_path):
+    config = load_config(None, [
+        "data.dataset=pacman_emulator", "data.frame_size=32", "data.channels=3", "data.frames=8",
+        "data.pacman_emulator.window=32", "data.pacman_emulator.train_clips=6", "data.pacman_emulator.val_clips=2",
+        "data.pacman_emulator.test_clips=2", "data.pacman_emulator.episode_frames=80"])
+    meta = prepare(config, tmp_path, tmp_path / "store", progress=False)
+    assert meta["source_info"]["window"] == 32
+    clips = np.asarray(open_split(tmp_path / "store", "train"))
+    seen = pacman_pixels(clips).sum(axis=(2, 3))  # Pacman's pixels per frame: his 8 px sprite, unshrunk
+    assert (seen.max(axis=1) >= 20).all()
+
+
+def test_a_window_larger_than_the_crop_names_the_fix():
+    with pytest.raises(ValueError, match="pacman_emulator.window 64 does not fit in the 40x160 crop"):
+        DataConfig(pacman_emulator=PacmanEmulator(crop=(0, 40, 0, 160), window=64))
 
 
 def test_static_threshold_gives_a_clear_error():

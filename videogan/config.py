@@ -35,6 +35,7 @@ class GeneratorConfig(Strict):
     max_width: int = Field(512, ge=1)  # cap on decoder channels
     forget_bias: float = 1.0  # initial bias of the LSTM's forget gate
     upsample: Literal["transposed", "nearest"] = "transposed"  # decoder doubling: transposed conv (DCGAN) or nearest + 3x3 conv
+    first_frame: Literal["noise", "lstm"] = "noise"  # frame 0 decoded from the motion noise itself (the original's) or from one LSTM step on it, like every later frame
 
 
 class CriticConfig(Strict):

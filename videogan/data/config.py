@@ -48,6 +48,7 @@ class PacmanEmulator(Strict):
     turn_probability: float = Field(0.05, ge=0, le=1)  # chance per recorded frame of asking for a perpendicular turn
     episode_frames: int = Field(2000, ge=1)  # recorded frames per episode at most (losing the game ends it sooner)
     crop: Crop = PLAYFIELD  # top, bottom, left, right of the screen kept
+    window: int | None = Field(None, ge=8)  # side of a square window that follows Pacman (screen px); null = whole crop
     motion_threshold: float = Field(1e-3, ge=0)  # min mean squared frame change ([-1, 1] px) of a kept clip
     train_clips: int = Field(5000, ge=1)  # clips in the train split
     val_clips: int = Field(500, ge=1)  # clips in the validation split
@@ -61,6 +62,7 @@ class PacmanFolder(Strict):
     md5: str | None = None  # of that archive; null skips the check (a warning says so)
     val_fraction: float = Field(0.1, gt=0, lt=1)  # share of the Train episodes held out for validation
     crop: Crop = PLAYFIELD  # top, bottom, left, right of the 210x160 frames kept
+    window: int | None = Field(None, ge=8)  # side of a square window that follows Pacman (screen px); null = whole crop
     motion_threshold: float = Field(1e-3, ge=0)  # min mean squared frame change ([-1, 1] px) of a kept clip
 
 
@@ -88,4 +90,8 @@ class DataConfig(Strict):
             if not (0 <= top < bottom <= 210 and 0 <= left < right <= 160):
                 raise ValueError(f"{name}.crop {getattr(self, name).crop}: need 0 <= top < bottom <= 210 "
                                  "and 0 <= left < right <= 160 (the Atari screen is 210x160)")
+            window = getattr(self, name).window
+            if window is not None and window > min(bottom - top, right - left):
+                raise ValueError(f"{name}.window {window} does not fit in the {bottom - top}x{right - left} crop; "
+                                 "lower the window or widen the crop")
         return self

@@ -5,7 +5,8 @@ its own seeded generator. The policy holds a direction so Pacman travels the cor
 perpendicular turn now and then (the game buffers it until the next junction) and picks a new
 direction when Pacman stops against a wall. Recording starts when Pacman first moves (the intro is
 skipped). The game draws one ghost per frame in a 4-frame cycle; `deflicker` merges that cycle into
-each recorded frame. Episodes are cut into non-overlapping clips and near-static clips are dropped.
+each recorded frame. Episodes are cut into non-overlapping clips, optionally windowed around Pacman
+(`pacman_view`), and near-static clips are dropped.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from tqdm import tqdm
 
 from videogan.data.config import PacmanEmulator
 from videogan.data.errors import SourceError
+from videogan.data.pacman_view import PACMAN_RGB, follow_pacman
 from videogan.data.store import SPLITS
 from videogan.data.video import cut_clips, motion
 
 UP, RIGHT, LEFT, DOWN = 1, 2, 3, 4
 PERPENDICULAR = {UP: (LEFT, RIGHT), DOWN: (LEFT, RIGHT), LEFT: (UP, DOWN), RIGHT: (UP, DOWN)}
 PLAYER_X, PLAYER_Y = 10, 16  # RAM addresses of Pacman's position
-PACMAN_RGB = (210, 164, 74)
 FLICKER = 4  # frames in the ghost flicker cycle
 STUCK_FRAMES = 8  # Pacman moves under a pixel per frame: this long without moving is a wall
 INTRO_LIMIT = 2000  # emulator frames to wait for Pacman to start moving
@@ -110,6 +111,8 @@ def rollout(env, cfg: PacmanEmulator, seed: int, rng: np.random.Generator) -> tu
 def episode_clips(env, cfg: PacmanEmulator, frames: int, seed: int, rng: np.random.Generator) -> np.ndarray:
     """The episode's non-overlapping clips of `frames` frames that move enough."""
     clips = cut_clips(rollout(env, cfg, seed, rng)[0], frames)
+    if cfg.window is not None and len(clips):
+        clips = follow_pacman(clips, cfg.window)
     return clips[motion(clips) >= cfg.motion_threshold] if len(clips) else clips
 
 
@@ -123,7 +126,7 @@ def generate(cfg: PacmanEmulator, frames: int, seed: int, transform: Transform, 
         for i, split in enumerate(SPLITS):
             splits[split], episodes[split] = _collect(runner, cfg, [seed, i], sizes[split],
                                                       desc=f"pacman {split}", progress=progress)
-    return splits, {"episodes": episodes, "frame_skip": cfg.frame_skip, "crop": list(cfg.crop)}
+    return splits, {"episodes": episodes, "frame_skip": cfg.frame_skip, "crop": list(cfg.crop), "window": cfg.window}
 
 
 def worker_count(cfg: PacmanEmulator) -> int:

@@ -1,7 +1,7 @@
 """The published Ms Pacman dataset's layout: `Ms_Pacman/{Train,Test}/<episode>/<frame>.png` (210x160 RGB).
 
-Frames are read in natural order (2.png before 10.png), cropped, cut into non-overlapping clips and
-filtered for motion like the emulator's. Test episodes make the test split; the Train episodes are
+Frames are read in natural order (2.png before 10.png), cropped, cut into non-overlapping clips,
+optionally windowed around Pacman and filtered for motion like the emulator's. Test episodes make the test split; the Train episodes are
 divided into train and validation by a seeded shuffle, so no episode is in two splits.
 """
 
@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from videogan.data.config import PACMAN_DRIVE_URL, PacmanFolder
 from videogan.data.errors import SourceError
+from videogan.data.pacman_view import follow_pacman
 from videogan.data.video import cut_clips, motion
 
 Transform = Callable[[np.ndarray], np.ndarray]
@@ -85,6 +86,8 @@ def load(cfg: PacmanFolder, raw_dir: str | Path, frames: int, seed: int, transfo
         kept = []
         for ep in tqdm(eps, desc=f"pacman folder {split}", unit="episode", leave=False, disable=not progress):
             clips = cut_clips(read_episode(ep, cfg.crop), frames)
+            if cfg.window is not None and len(clips):
+                clips = follow_pacman(clips, cfg.window)
             clips = clips[motion(clips) >= cfg.motion_threshold] if len(clips) else clips
             if len(clips):
                 kept.append(transform(clips))
@@ -92,4 +95,5 @@ def load(cfg: PacmanFolder, raw_dir: str | Path, frames: int, seed: int, transfo
             raise FolderError(f"{root}: split {split} has no episode with {frames} frames that move enough "
                               f"(data.frames={frames}, motion_threshold={cfg.motion_threshold})")
         splits[split] = np.concatenate(kept)
-    return splits, {"episodes": {split: len(eps) for split, eps in by_split.items()}}
+    return splits, {"episodes": {split: len(eps) for split, eps in by_split.items()}, "crop": list(cfg.crop),
+                    "window": cfg.window}

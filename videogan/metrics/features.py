@@ -21,6 +21,7 @@ class Features:
     probs: np.ndarray | None  # (N, T, 10) per-frame digit probabilities; None without a classifier
     modes: np.ndarray | None  # (N,) mode index: from true labels when given, else predicted
     digits_per_video: int = 0  # K: modes are sets of 1..K digit classes (0 = no classifier)
+    clips: np.ndarray | None = None  # the uint8 clips themselves, for the pixel metrics
 
     def __len__(self) -> int:
         return len(self.video)
@@ -53,4 +54,4 @@ def extract(evaluator: Evaluator, clips: np.ndarray, digits: np.ndarray | None =
     else:
         modes = modes_from_probs(probs, k) if probs is not None else None
     return Features(np.concatenate(parts["video"]), np.concatenate(parts["frame"]),
-                    pixel_motion(clips), probs, modes, k)
+                    pixel_motion(clips), probs, modes, k, clips)

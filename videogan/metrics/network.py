@@ -6,7 +6,10 @@ wherever it is (the digit classifier reads it); f_t (frame_dim) reads what_t
 and the whole map, so it also knows where. A 1-D conv over
 (f_t, f_t - f_{t-1}) gives the motion feature (motion_dim). Video features are
 [mean_t what_t, mean_t f_t, motion]; frame features [what_t, f_t]. Each block
-is scaled to unit variance on real data so that none dominates a distance.
+is scaled to unit variance on real data so that none dominates a distance, then
+softly bounded (BOUND tanh(x / BOUND)): inputs unlike anything the evaluator saw
+(pixel noise, an untrained generator) cannot give features of any size, so
+distances keep a scale.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+BOUND = 5.0  # feature units (real standard deviations) that normalised features approach at most
 
 @dataclass(frozen=True)
 class Architecture:
@@ -118,10 +122,12 @@ class Evaluator(nn.Module):
 
     @torch.no_grad()
     def features(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Normalised frame features (B, T, D + F), video features (B, D + F + M), digit probabilities (B, T, 10)."""
+        """Normalised, bounded frame features (B, T, D + F), video features (B, D + F + M), digit
+        probabilities (B, T, 10)."""
         raw = self.raw_features(videos)
-        result = {"frame": (raw["frame"] - self.frame_mean) / self.frame_scale,
-                  "video": (raw["video"] - self.video_mean) / self.video_scale}
+        bounded = lambda x: BOUND * torch.tanh(x / BOUND)  # noqa: E731
+        result = {"frame": bounded((raw["frame"] - self.frame_mean) / self.frame_scale),
+                  "video": bounded((raw["video"] - self.video_mean) / self.video_scale)}
         if "digits" in raw:
             result["probs"] = torch.sigmoid(raw["digits"])
         return result

@@ -1,7 +1,9 @@
 """The metrics, by name. Each compares a candidate set with a real set (`Features` of both).
 
 `better` says which way is good: "lower" (distances, errors, KL), "higher"
-(fractions), or "one" (ratios whose ideal is 1).
+(fractions), or "one" (ratios whose ideal is 1). Which metrics apply depends on
+the store: digit metrics need the evaluator's classifier (a labelled source),
+maze and sprite metrics a Ms Pacman source (the store's `source`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from videogan.metrics.distances import (
 )
 from videogan.metrics.features import Features
 from videogan.metrics.modes import mode_histogram, num_modes, present_classes
+from videogan.metrics.pixels import best_wall_iou, motion_by_transition, moving_sprites
 
 MetricFn = Callable[[Features, Features, EvaluateConfig], float]
+PACMAN = ("pacman_emulator", "pacman_folder")
 
 
 @dataclass(frozen=True)
@@ -30,14 +34,21 @@ class Metric:
     better: Literal["lower", "higher", "one"]
     needs_digits: bool  # only where the evaluator has a digit classifier
     one_of_several: bool = False  # fn returns a dict of several metrics by name
+    sources: tuple[str, ...] | None = None  # only for stores of these sources (None: any)
+
+    def applies(self, fake: Features, real: Features, source: str | None) -> bool:
+        if self.needs_digits and (fake.modes is None or real.modes is None):
+            return False
+        return self.sources is None or source in self.sources
 
 
 METRICS: dict[str, Metric] = {}
 
 
-def metric(name: str, better: Literal["lower", "higher", "one"], needs_digits: bool = False):
+def metric(name: str, better: Literal["lower", "higher", "one"], needs_digits: bool = False,
+           sources: tuple[str, ...] | None = None):
     def register(fn: MetricFn) -> MetricFn:
-        METRICS[name] = Metric(name, fn, better, needs_digits)
+        METRICS[name] = Metric(name, fn, better, needs_digits, sources=sources)
         return fn
     return register
 
@@ -52,12 +63,13 @@ def metrics(better: dict[str, Literal["lower", "higher", "one"]]):
 
 
 def compute(fake: Features, real: Features, cfg: EvaluateConfig,
-            names: list[str] | None = None) -> dict[str, float]:
-    """Every applicable metric (or those named) of `fake` against `real`; each computation runs once."""
+            names: list[str] | None = None, source: str | None = None) -> dict[str, float]:
+    """Every metric (or those named) that applies to a store of `source`, of `fake` against `real`;
+    each computation runs once."""
     chosen = [METRICS[n] for n in names] if names else list(METRICS.values())
     results, out = {}, {}
     for m in chosen:
-        if m.needs_digits and (fake.modes is None or real.modes is None):
+        if not m.applies(fake, real, source):
             continue
         if m.fn not in results:
             results[m.fn] = m.fn(fake, real, cfg)
@@ -132,9 +144,27 @@ def relative_wasserstein_of_pixel_motion(fake, real, cfg):
     return wasserstein_distance(fake.motion, real.motion) / max(real.motion.mean(), 1e-12)
 
 
+@metrics({"motion_by_frame_min": "one", "motion_by_frame_max": "one"})
+def pixel_motion_of_each_transition_against_real(fake, real, cfg):
+    """Generated over real mean |x_{t+1} - x_t| for each t; the smallest and largest ratio."""
+    ratio = motion_by_transition(fake.clips) / np.maximum(motion_by_transition(real.clips), 1e-9)
+    return {"motion_by_frame_min": ratio.min(), "motion_by_frame_max": ratio.max()}
+
+
 @metric("diversity", "one")
 def pairwise_video_distance_ratio(fake, real, cfg):
     return mean_pairwise_distance(fake.video) / max(mean_pairwise_distance(real.video), 1e-12)
+
+
+# ---------------------------------------------------------------- Ms Pacman (pixels, no labels)
+@metric("wall_iou", "higher", sources=PACMAN)
+def walls_matching_the_nearest_real_maze(fake, real, cfg):
+    return best_wall_iou(fake.clips, real.clips).mean()
+
+
+@metric("moving_sprites", "one", sources=PACMAN)
+def moving_sprite_rate_against_real(fake, real, cfg):
+    return moving_sprites(fake.clips).mean() / max(moving_sprites(real.clips).mean(), 1e-9)
 
 
 def _invalid(features: Features) -> int:

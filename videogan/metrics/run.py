@@ -54,7 +54,7 @@ def build_scorer(config: Config, store_dir: str | Path, evaluator_path: str | Pa
     halves = real_halves(test, config.evaluate.num_samples, frames, config.evaluate.seed,
                          None if labels is None else labels["digits"])
     device = str(resolve_device(config.evaluate.device))
-    return Scorer(evaluator, halves, config.evaluate, device, progress), info
+    return Scorer(evaluator, halves, config.evaluate, device, progress, meta.get("source")), info
 
 
 def _with_evaluator_info(metrics: dict[str, float], info: dict[str, Any]) -> dict[str, float]:

@@ -62,11 +62,12 @@ class Scorer:
     """Features of the real halves, computed once; scores any number of candidate sets."""
 
     def __init__(self, evaluator: Evaluator, halves: RealHalves, cfg: EvaluateConfig,
-                 device: str = "cpu", progress: bool = False):
+                 device: str = "cpu", progress: bool = False, source: str | None = None):
+        """`source` is the store's (meta.json): it decides which metrics apply."""
         self.evaluator, self.cfg, self.device, self.progress = evaluator, cfg, device, progress
-        self.clip_shape = halves.a.shape[1:]
+        self.source, self.clip_shape = source, halves.a.shape[1:]
         self.real = self.features(halves.a, "real A", halves.digits_a)
-        self.reference = compute(self.features(halves.b, "real B"), self.real, cfg)
+        self.reference = compute(self.features(halves.b, "real B"), self.real, cfg, source=source)
 
     def features(self, clips: np.ndarray, name: str, digits: np.ndarray | None = None) -> Features:
         return extract(self.evaluator, clips, digits, self.cfg.batch_size, self.device,
@@ -75,7 +76,7 @@ class Scorer:
     def score(self, fake: np.ndarray, init: np.ndarray | None = None) -> dict[str, float]:
         """Flat {name, name_ref, ..., fd_video_init, samples_*}: `fake` (and the step-0 `init` clips)."""
         fake = check_clips(fake, self.clip_shape, len(self.real))
-        values = compute(self.features(fake, "candidate"), self.real, self.cfg)
+        values = compute(self.features(fake, "candidate"), self.real, self.cfg, source=self.source)
         out: dict[str, float] = {}
         for name, value in values.items():
             out[name], out[f"{name}_ref"] = value, self.reference[name]

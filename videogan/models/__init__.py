@@ -18,7 +18,7 @@ def build_generator(config: Config, seed: int | None = None) -> Generator:
         torch.manual_seed(config.train.seed if seed is None else seed)
         model = Generator(config.frames, config.data.frame_size, config.data.channels,
                           g.motion_dim, g.content_dim, g.lstm_input, g.width, g.max_width, g.forget_bias,
-                          g.upsample)
+                          g.upsample, g.first_frame)
         initialise(model, config.model.init)
     return model
 

@@ -4,6 +4,9 @@ z ~ U[-1, 1]^(motion + content). The motion part seeds the LSTM's hidden and
 cell state; the content part is held fixed for the whole video. Frame t is
 decoded from (h_t, content); the LSTM then steps to h_{t+1}, reading the frame
 just made (`frame`, the original's choice), fresh noise (`noise`) or nothing.
+h_0 is the motion noise itself (`first_frame="noise"`, the original's), or one
+LSTM step on it with a blank input (`"lstm"`), so that frame 0 is decoded from
+the same kind of code as every later frame.
 """
 
 from __future__ import annotations
@@ -85,8 +88,10 @@ class FrameDecoder(nn.Module):
 class Generator(nn.Module):
     def __init__(self, frames: int, frame_size: int, channels: int, motion_dim: int = 128,
                  content_dim: int = 128, lstm_input: str = "frame", width: int = 64,
-                 max_width: int = 512, forget_bias: float = 1.0, upsample: str = "transposed"):
+                 max_width: int = 512, forget_bias: float = 1.0, upsample: str = "transposed",
+                 first_frame: str = "noise"):
         super().__init__()
+        self.first_frame = first_frame
         self.frames, self.frame_size, self.channels = frames, frame_size, channels
         self.motion_dim, self.content_dim, self.lstm_input = motion_dim, content_dim, lstm_input
         input_size = {"frame": channels * frame_size**2, "noise": motion_dim, "none": 0}[lstm_input]
@@ -113,6 +118,9 @@ class Generator(nn.Module):
         content = z[:, self.motion_dim : self.noise_dim]
         step_noise = z[:, self.noise_dim :].reshape(z.shape[0], self.frames, -1)
         h, c = motion, motion
+        if self.first_frame == "lstm":
+            blank = motion.new_zeros(z.shape[0], self.lstm.input_size) if self.lstm.input_size else None
+            h, c = self.lstm(blank, (h, c))
         if self.lstm_input == "frame":
             return self._render_autoregressive(h, c, content)
         states = [h]
