@@ -52,6 +52,20 @@ def test_content_code_is_fixed_and_motion_changes_frames():
     assert not torch.allclose(video[:, :, 0], video[:, :, -1])  # the LSTM moves the state
 
 
+@pytest.mark.parametrize("lstm_input", ["frame", "noise", "none"])
+def test_first_frame_from_an_lstm_step_is_decoded_like_every_later_frame(lstm_input):
+    raw = build_generator(tiny_config(model={"generator": {"lstm_input": lstm_input}}))
+    stepped = build_generator(tiny_config(model={"generator": {"lstm_input": lstm_input, "first_frame": "lstm"}}))
+    stepped.load_state_dict(raw.state_dict())  # the same weights: only where frame 0 comes from differs
+    z = raw.sample_noise(2, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        h, c = stepped.lstm(torch.zeros(2, stepped.lstm.input_size) if stepped.lstm.input_size else None,
+                            (z[:, :16], z[:, :16]))
+        frame0 = stepped.decoder(torch.cat([h, z[:, 16:32]], dim=1))
+        assert torch.allclose(stepped(z)[:, :, 0], frame0, atol=1e-6)
+        assert not torch.allclose(raw(z)[:, :, 0], frame0, atol=1e-3)
+
+
 @pytest.mark.parametrize("loss", ["wgan-gp", "basic", "alternative"])
 def test_gradients_reach_the_lstm_under_every_loss(loss):
     cfg = tiny_config(train={"loss": loss})
