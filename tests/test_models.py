@@ -59,8 +59,8 @@ def test_first_frame_from_an_lstm_step_is_decoded_like_every_later_frame(lstm_in
     stepped.load_state_dict(raw.state_dict())  # the same weights: only where frame 0 comes from differs
     z = raw.sample_noise(2, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        h, c = stepped.lstm(torch.zeros(2, stepped.lstm.input_size) if stepped.lstm.input_size else None,
-                            (z[:, :16], z[:, :16]))
+        first = {"frame": torch.zeros(2, 16 * 16), "noise": z[:, 32:48], "none": None}[lstm_input]
+        h, c = stepped.lstm(first, (z[:, :16], z[:, :16]))
         frame0 = stepped.decoder(torch.cat([h, z[:, 16:32]], dim=1))
         assert torch.allclose(stepped(z)[:, :, 0], frame0, atol=1e-6)
         assert not torch.allclose(raw(z)[:, :, 0], frame0, atol=1e-3)

@@ -5,8 +5,8 @@ cell state; the content part is held fixed for the whole video. Frame t is
 decoded from (h_t, content); the LSTM then steps to h_{t+1}, reading the frame
 just made (`frame`, the original's choice), fresh noise (`noise`) or nothing.
 h_0 is the motion noise itself (`first_frame="noise"`, the original's), or one
-LSTM step on it with a blank input (`"lstm"`), so that frame 0 is decoded from
-the same kind of code as every later frame.
+LSTM step on it (`"lstm"`: reading the first step noise, or a blank frame), so
+that frame 0 is decoded from the same kind of code as every later frame.
 """
 
 from __future__ import annotations
@@ -118,14 +118,18 @@ class Generator(nn.Module):
         content = z[:, self.motion_dim : self.noise_dim]
         step_noise = z[:, self.noise_dim :].reshape(z.shape[0], self.frames, -1)
         h, c = motion, motion
-        if self.first_frame == "lstm":
-            blank = motion.new_zeros(z.shape[0], self.lstm.input_size) if self.lstm.input_size else None
-            h, c = self.lstm(blank, (h, c))
+        warm_up = self.first_frame == "lstm"
+        if warm_up:
+            if self.lstm_input == "noise":
+                first = step_noise[:, 0]
+            else:
+                first = motion.new_zeros(z.shape[0], self.lstm.input_size) if self.lstm.input_size else None
+            h, c = self.lstm(first, (h, c))
         if self.lstm_input == "frame":
             return self._render_autoregressive(h, c, content)
         states = [h]
         for t in range(self.frames - 1):
-            x = step_noise[:, t] if self.lstm_input == "noise" else None
+            x = step_noise[:, t + warm_up] if self.lstm_input == "noise" else None
             h, c = self.lstm(x, (h, c))
             states.append(h)
         codes = torch.stack(states, 1)  # (B, T, motion)
