@@ -7,7 +7,8 @@
   pixels, compared with the real frames' by intersection over union. A video's window stands still,
   so a few frames per video say it all: candidates are scored on 5 frames of each video (the first
   included), against 2 frames of each real video.
-- Ms Pacman's sprites: connected regions of pixels that change between consecutive frames.
+- Ms Pacman's sprites: connected regions of pixels that change between consecutive frames, at
+  least SPRITE_PIXELS and at most a quarter of the frame (a region that large is not a sprite).
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ def best_wall_iou(fake: np.ndarray, real: np.ndarray) -> np.ndarray:
 
 
 def moving_sprites(clips: np.ndarray) -> np.ndarray:
-    """(N, T - 1) regions of at least SPRITE_PIXELS changed pixels (8-connected) per frame transition."""
+    """(N, T - 1) sprite-sized regions of changed pixels (8-connected) per frame transition."""
     n, t = clips.shape[:2]
+    largest = clips.shape[2] * clips.shape[3] // 4
     out = np.zeros((n, t - 1), np.int64)
     for i in range(n):
         video = np.asarray(clips[i], np.int16)
@@ -75,5 +77,5 @@ def moving_sprites(clips: np.ndarray) -> np.ndarray:
             labels, count = ndimage.label(mask, structure=_EIGHT_NEIGHBOURS)
             if count:
                 sizes = np.bincount(labels.ravel())[1:]
-                out[i, j] = int((sizes >= SPRITE_PIXELS).sum())
+                out[i, j] = int(((sizes >= SPRITE_PIXELS) & (sizes <= largest)).sum())
     return out
