@@ -39,8 +39,10 @@ def trajectories(n: int, frames: int, k: int, rng: np.random.Generator) -> np.nd
     return out
 
 
-def moving_digits(n: int, frames: int = 10, size: int = 32, k: int = 2, seed: int = 0):
-    """(clips uint8 (n, frames, size, size, 1), labels {digits, positions in stored pixels})."""
+def moving_digits(n: int, frames: int = 10, size: int = 32, k: int = 2, seed: int = 0,
+                  lose_last_from: int | None = None):
+    """(clips uint8 (n, frames, size, size, 1), labels {digits, positions in stored pixels}).
+    `lose_last_from`: the same videos, but the last digit is not drawn from that frame on."""
     rng = np.random.default_rng(seed)
     images, classes = _mnist()
     pick = rng.integers(0, len(images), (n, k))
@@ -48,7 +50,7 @@ def moving_digits(n: int, frames: int = 10, size: int = 32, k: int = 2, seed: in
     canvas = np.zeros((n, frames, CANVAS, CANVAS), np.uint8)
     for i in range(n):
         for t in range(frames):
-            for j in range(k):
+            for j in range(k if lose_last_from is None or t < lose_last_from else k - 1):
                 r, c = positions[i, t, j]
                 view = canvas[i, t, r : r + 28, c : c + 28]
                 np.maximum(view, images[pick[i, j]], out=view)

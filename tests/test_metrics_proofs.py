@@ -41,6 +41,8 @@ def scores(kind: str) -> dict[str, float]:
         "static": lambda: np.repeat(real[:, :1], real.shape[1], axis=1),
         "noise": lambda: rng.integers(0, 256, real.shape, dtype=np.uint8),
         "dust": lambda: np.where(rng.random(real.shape) < 0.05, 255, 0).astype(np.uint8),
+        "spliced": lambda: np.concatenate([real[:, :5], np.roll(real, 1, axis=0)[:, 5:]], axis=1),
+        "lost digit": lambda: moving_digits(3 * N, seed=20, lose_last_from=5)[0][2 * N :],
     }[kind]()
     return scorer.score(fake)
 
@@ -59,7 +61,7 @@ def test_every_metric_has_its_reference_and_the_counts():
     s = scores("real")
     names = {"fd_video", "fd_frame", "kd_video", "precision", "recall", "density", "coverage",
              "classes_covered", "modes_covered", "mode_kl", "content_consistency", "recognisable_frames",
-             "temporal_error", "motion_error", "diversity"}
+             "temporal_error", "motion_error", "diversity", "acd", "acd_between"}
     assert names <= set(s) and {f"{n}_ref" for n in names} <= set(s)
     assert s["samples_fake"] == s["samples_real"] == N and s["frames"] == 10
 
@@ -88,6 +90,20 @@ def test_shuffled_frames_keep_frame_metrics_but_lose_video_ones():
     assert s["fd_video"] > 3 * real["fd_video"] + 1 and s["fd_video"] > 3 * s["fd_video_ref"]
     assert s["temporal_error"] > 0.3 and s["temporal_error"] > 5 * s["temporal_error_ref"]
     assert s["motion_error"] > 5 * s["motion_error_ref"]  # jumps between frames are larger pixel changes
+
+
+def test_real_videos_keep_their_digits_and_changed_ones_do_not():
+    real = scores("real")
+    assert real["content_consistency_ref"] >= 0.9 and real["content_consistency"] >= 0.9
+    for kind in ("spliced", "lost digit"):
+        assert scores(kind)["content_consistency"] < real["content_consistency"] - 0.5, kind
+
+
+def test_average_content_distance_sees_spliced_content_and_collapse():
+    real = scores("real")
+    assert real["acd"] < 1.5 * real["acd_ref"] and real["acd_between"] > 0.8 * real["acd_between_ref"]
+    assert scores("spliced")["acd"] > 1.5 * real["acd_ref"]  # content jumps at the splice
+    assert scores("collapsed")["acd_between"] < 0.8 * real["acd_between_ref"]  # a third of pairs are the same video
 
 
 def test_static_videos_fail_motion_error():

@@ -22,6 +22,7 @@ class Features:
     modes: np.ndarray | None  # (N,) mode index: from true labels when given, else predicted
     digits_per_video: int = 0  # K: modes are sets of 1..K digit classes (0 = no classifier)
     clips: np.ndarray | None = None  # the uint8 clips themselves, for the pixel metrics
+    content_dims: int = 0  # the first dims of each frame feature: what the frame shows (the `what` block)
 
     def __len__(self) -> int:
         return len(self.video)
@@ -54,4 +55,4 @@ def extract(evaluator: Evaluator, clips: np.ndarray, digits: np.ndarray | None =
     else:
         modes = modes_from_probs(probs, k) if probs is not None else None
     return Features(np.concatenate(parts["video"]), np.concatenate(parts["frame"]),
-                    pixel_motion(clips), probs, modes, k, clips)
+                    pixel_motion(clips), probs, modes, k, clips, evaluator.frame_blocks[0])

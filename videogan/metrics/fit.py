@@ -12,7 +12,9 @@ from tqdm import tqdm
 from videogan.data.batches import to_video_batch
 from videogan.metrics.config import EvaluatorConfig
 from videogan.metrics.network import Architecture, Evaluator
-from videogan.metrics.tasks import NUM_CLASSES, digit_batch, digit_size, frame_targets, order_batch, shuffle_half
+from videogan.metrics.tasks import (
+    NUM_CLASSES, digit_batch, digit_size, frame_targets, order_batch, shuffle_half, visible_digits,
+)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -77,11 +79,14 @@ def _head(labels: dict | None, n: int) -> dict | None:
 
 
 def _loss(model: Evaluator, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Order loss on an order batch, digit loss on a digit batch."""
+    """Order loss on an order batch; on a digit batch, the loss of each frame's digits and of each cell's."""
     out = model(batch["video"])
     if "order" in batch:
         return F.cross_entropy(out["order"], batch["order"])
-    return F.binary_cross_entropy_with_logits(out["digits"], batch["digits"])
+    frames = F.binary_cross_entropy_with_logits(out["digits"], batch["digits"])
+    cells = F.binary_cross_entropy_with_logits(out["digit_cells"], batch["digit_cells"], weight=batch["cell_weights"],
+                                               reduction="sum") / batch["cell_weights"].sum().clamp_min(1)
+    return frames + cells
 
 
 def _batches(clips: np.ndarray, size: int = 64):
@@ -109,9 +114,10 @@ def set_normalisation(model: Evaluator, clips: np.ndarray, device: torch.device)
 def held_out_accuracy(model: Evaluator, clips: np.ndarray, labels: dict | None, length: int,
                       digit: float, seed: int, device: torch.device) -> dict[str, float]:
     """Order accuracy on `length`-frame clips (shuffled or not, chance 0.5) and, with labels, the share of
-    frames whose predicted digit set is exactly right."""
+    frames whose predicted digit set is exactly right (`digits`) and the share of visible digits whose
+    class the frame's prediction holds (`each_digit`; overlapping digits each count)."""
     rng = np.random.default_rng([seed, 1])
-    order_hits, digit_hits, frames = 0, 0, 0
+    order_hits, digit_hits, frames, each_hits, each = 0, 0, 0, 0, 0
     for start, video in _batches(clips):
         shuffled, _, order = shuffle_half(np.asarray(clips[start : start + 64, :length]), rng)
         out = model(to_video_batch(shuffled).to(device))
@@ -122,7 +128,13 @@ def held_out_accuracy(model: Evaluator, clips: np.ndarray, labels: dict | None, 
             predicted = model(video.to(device))["digits"].cpu().numpy() > 0
             digit_hits += int((predicted == targets).all(axis=2).sum())
             frames += targets.shape[0] * targets.shape[1]
+            visible = visible_digits(labels, index, clips.shape[1], clips.shape[2], digit)  # (B, T, K)
+            classes = np.asarray(labels["digits"])[index][:, None, :].repeat(clips.shape[1], axis=1)
+            named = np.take_along_axis(predicted, classes, axis=2)  # (B, T, K)
+            each_hits += int(named[visible].sum())
+            each += int(visible.sum())
     accuracy = {"order": order_hits / len(clips)}
     if labels is not None:
         accuracy["digits"] = digit_hits / frames
+        accuracy["each_digit"] = each_hits / max(each, 1)
     return accuracy

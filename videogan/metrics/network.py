@@ -2,8 +2,10 @@
 
 A video (B, C, T, H, W) in [-1, 1] is resized frame by frame to `input_size`
 and encoded to a 4x4 conv map. Its spatial maximum what_t says what is there,
-wherever it is (the digit classifier reads it); f_t (frame_dim) reads what_t
-and the whole map, so it also knows where. A 1-D conv over
+wherever it is; f_t (frame_dim) reads what_t and the whole map, so it also knows
+where. The digit classifier reads each cell of the map with its
+neighbours (a 3x3 conv: which digits are centred there); a frame shows a digit when some cell sees it, so digits are
+found in frames without positions, as generated frames are. A 1-D conv over
 (f_t, f_t - f_{t-1}) gives the motion feature (motion_dim). Video features are
 [mean_t what_t, mean_t f_t, motion]; frame features [what_t, f_t]. Each block
 is scaled to unit variance on real data so that none dominates a distance, then
@@ -78,7 +80,7 @@ class Evaluator(nn.Module):
         self.project = nn.Linear(17 * depth, arch.frame_dim)  # reads what (max over the map) and where (the map)
         self.temporal = TemporalEncoder(arch.frame_dim, arch.motion_dim)
         self.order = nn.Linear(arch.motion_dim, 2)  # 0 = frames in order, 1 = shuffled
-        self.classifier = nn.Linear(depth, arch.num_classes) if arch.num_classes else None
+        self.classifier = nn.Conv2d(depth, arch.num_classes, 3, padding=1) if arch.num_classes else None
         self.frame_blocks = (depth, arch.frame_dim)  # frame features: [what, where]
         self.video_blocks = (depth, arch.frame_dim, arch.motion_dim)  # video: [mean what, mean where, motion]
         # Feature normalisation, set from real data after fitting (fit.set_normalisation).
@@ -97,7 +99,8 @@ class Evaluator(nn.Module):
         return frames
 
     def forward(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
-        """what (B, T, D), where (B, T, F), motion (B, M), order logits (B, 2), digit logits (B, T, 10)."""
+        """what (B, T, D), where (B, T, F), motion (B, M), order logits (B, 2), digit logits (B, T, 10) and
+        per cell (B, T, 10, 4, 4)."""
         b, t = videos.shape[0], videos.shape[2]
         maps = self.encoder(self.resize(videos))
         # With labels the conv encoder learns from the digits alone: the order task, solved in a few
@@ -109,7 +112,9 @@ class Evaluator(nn.Module):
         motion = self.temporal(where)
         out = {"what": what.view(b, t, -1), "where": where, "motion": motion, "order": self.order(motion)}
         if self.classifier is not None:
-            out["digits"] = self.classifier(what).view(b, t, -1)
+            cells = self.classifier(maps)
+            out["digit_cells"] = cells.view(b, t, *cells.shape[1:])
+            out["digits"] = cells.amax(dim=(2, 3)).view(b, t, -1)
         return out
 
     @torch.no_grad()

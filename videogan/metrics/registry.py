@@ -122,14 +122,30 @@ def kl_real_to_fake_over_digit_sets(fake, real, cfg):
 
 @metric("content_consistency", "higher", needs_digits=True)
 def share_of_videos_keeping_their_digits(fake, real, cfg):
-    frames = fake.probs >= 0.5  # (N, T, 10)
-    same = (frames == frames[:, :1]).all(axis=(1, 2))
-    return (same & frames[:, 0].any(axis=1)).mean()
+    """Videos whose first half and second half show the same non-empty digit set (each half's set read
+    from its mean per-frame probabilities, as modes are: one misread frame does not break a video)."""
+    half = fake.probs.shape[1] // 2
+    first, second = present_classes(fake.probs[:, :half]), present_classes(fake.probs[:, half:])
+    return ((first == second).all(axis=1) & first.any(axis=1)).mean()
 
 
 @metric("recognisable_frames", "higher", needs_digits=True)
 def share_of_frames_with_a_confident_digit(fake, real, cfg):
     return (fake.probs.max(axis=2) >= cfg.threshold).mean()
+
+
+# ---------------------------------------------------------------- content through time (MoCoGAN's ACD)
+@metrics({"acd": "lower", "acd_between": "higher"})
+def average_content_distance(fake, real, cfg):
+    """Tulyakov et al. 2018 on the evaluator's content features (the `what` block of each frame):
+    `acd`, the mean L2 distance between consecutive frames of a video (content kept: low); `acd_between`,
+    the same distance between frame t of a video and frame t of another, paired by a seeded shuffle
+    (diverse content: high)."""
+    what = fake.frame[:, :, : fake.content_dims]
+    within = np.linalg.norm(np.diff(what, axis=1), axis=2).mean()
+    other = np.random.default_rng(0).permutation(len(what))
+    between = np.linalg.norm(what - what[other], axis=2).mean()
+    return {"acd": within, "acd_between": between}
 
 
 # ---------------------------------------------------------------- time

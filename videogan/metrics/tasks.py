@@ -5,8 +5,11 @@ so a batch is a function of the seed alone:
 - order: half of each batch has its frames shuffled; the network says which
   (needs motion to solve, needs no labels);
 - digits (labelled sources only): which digit classes are visible in a
-  frame, plus digit-free frames (noise, smooth blobs, blank) whose target is
+  frame, and in which cell of the evaluator's 4x4 grid each digit's centre
+  lies, plus digit-free frames (noise, smooth blobs, blank) whose target is
   "no digit", so that the classifier learns to reject what is not a digit.
+  Overlapping digits each count: two classes centred in one cell are both
+  targets there.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 from videogan.data.batches import to_video_batch
 
 NUM_CLASSES = 10
+GRID = 4  # the evaluator's conv map is GRID x GRID cells
 
 
 def digit_size(frame_size: int, canvas: int = 64) -> float:
@@ -30,16 +34,46 @@ def frame_targets(labels: dict, index: np.ndarray, frames: int, frame_size: int,
     `positions` (N, T, K, 2) are each digit's top-left (row, col) in stored pixels; `digit` its side.
     """
     digits = np.asarray(labels["digits"])[index]  # (B, K)
-    if "positions" in labels:
-        pos = np.asarray(labels["positions"])[index][:, :frames]
-        inside = np.clip(np.minimum(pos + digit, frame_size) - np.maximum(pos, 0), 0, digit)
-        visible = inside.prod(axis=-1) >= digit**2 / 2  # (B, T, K)
-    else:
-        visible = np.ones((len(index), frames, digits.shape[1]), bool)
+    visible = visible_digits(labels, index, frames, frame_size, digit)  # (B, T, K)
     targets = np.zeros((len(index), frames, NUM_CLASSES), np.float32)
     b, t, k = np.nonzero(visible)
     targets[b, t, digits[b, k]] = 1.0
     return targets
+
+
+def visible_digits(labels: dict, index: np.ndarray, frames: int, frame_size: int, digit: float) -> np.ndarray:
+    """bool (len(index), frames, K): the digit is at least half inside the frame."""
+    digits = np.asarray(labels["digits"])[index]
+    if "positions" not in labels:
+        return np.ones((len(index), frames, digits.shape[1]), bool)
+    pos = np.asarray(labels["positions"])[index][:, :frames]
+    inside = np.clip(np.minimum(pos + digit, frame_size) - np.maximum(pos, 0), 0, digit)
+    return inside.prod(axis=-1) >= digit**2 / 2
+
+
+def cell_targets(labels: dict, items: np.ndarray, times: np.ndarray, frame_size: int,
+                 digit: float) -> tuple[np.ndarray, np.ndarray]:
+    """For single frames (item, time): (targets, weights), each (n, 10, GRID, GRID) float.
+
+    A visible digit's class is 1 in the cell holding its centre. The cells around it, which see
+    part of the digit, are left out of the loss for that class (weight 0); everything else is 0.
+    """
+    n = len(items)
+    targets = np.zeros((n, NUM_CLASSES, GRID, GRID), np.float32)
+    weights = np.ones_like(targets)
+    if "positions" not in labels:
+        return targets, np.zeros_like(targets)
+    digits = np.asarray(labels["digits"])[items]  # (n, K)
+    pos = np.asarray(labels["positions"])[items, times]  # (n, K, 2) top-left (row, col)
+    visible = visible_digits(labels, items, int(np.max(times)) + 1, frame_size, digit)[np.arange(n), times]
+    cell = np.clip(((pos + digit / 2) * GRID / frame_size).astype(int), 0, GRID - 1)
+    for i, k in zip(*np.nonzero(visible)):
+        (r, c), cls = cell[i, k], digits[i, k]
+        weights[i, cls, max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2] = 0.0
+    for i, k in zip(*np.nonzero(visible)):
+        (r, c), cls = cell[i, k], digits[i, k]
+        targets[i, cls, r, c] = weights[i, cls, r, c] = 1.0
+    return targets, weights
 
 
 def crop(clips: np.ndarray, index: np.ndarray, length: int, rng: np.random.Generator):
@@ -103,14 +137,18 @@ def digit_batch(clips: np.ndarray, labels: dict, index: np.ndarray, n: int, nega
     """n single frames from random clips of `index` (a share replaced by digit-free frames).
 
     One frame per clip: consecutive frames of a clip are near copies, so this sees n digit pairs
-    where a batch of clips would see a few. Videos (n, C, 1, H, W), targets (n, 1, 10).
+    where a batch of clips would see a few. Videos (n, C, 1, H, W), targets (n, 1, 10), and per cell
+    (n, 1, 10, GRID, GRID) with their loss weights.
     """
     items = np.sort(rng.choice(index, n))
     times = rng.integers(0, clips.shape[1], n)
     frames = np.stack([clips[i, t : t + 1] for i, t in zip(items, times)])
     targets = frame_targets(labels, items, clips.shape[1], clips.shape[2], digit)[np.arange(n), times][:, None]
+    cells, weights = cell_targets(labels, items, times, clips.shape[2], digit)
     n_neg = int(round(negatives * n))
     if n_neg:
         frames[-n_neg:] = digit_free_clips(n_neg, frames.shape[1:], rng)
-        targets[-n_neg:] = 0.0
-    return {"video": to_video_batch(frames), "digits": torch.from_numpy(np.ascontiguousarray(targets))}
+        targets[-n_neg:], cells[-n_neg:], weights[-n_neg:] = 0.0, 0.0, 1.0
+    as_tensor = lambda x: torch.from_numpy(np.ascontiguousarray(x))  # noqa: E731
+    return {"video": to_video_batch(frames), "digits": as_tensor(targets), "digit_cells": as_tensor(cells[:, None]),
+            "cell_weights": as_tensor(weights[:, None])}
