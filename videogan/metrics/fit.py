@@ -13,7 +13,7 @@ from videogan.data.batches import to_video_batch
 from videogan.metrics.config import EvaluatorConfig
 from videogan.metrics.network import Architecture, Evaluator
 from videogan.metrics.tasks import (
-    NUM_CLASSES, digit_batch, digit_size, frame_targets, order_batch, shuffle_half, visible_digits,
+    NUM_CLASSES, covered, digit_batch, digit_size, frame_targets, order_batch, shuffle_half, visible_digits,
 )
 
 
@@ -79,14 +79,16 @@ def _head(labels: dict | None, n: int) -> dict | None:
 
 
 def _loss(model: Evaluator, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Order loss on an order batch; on a digit batch, the loss of each frame's digits and of each cell's."""
+    """Order loss on an order batch; on a digit batch, the encoder's digit loss and the reader's, per
+    frame and per cell."""
     out = model(batch["video"])
     if "order" in batch:
         return F.cross_entropy(out["order"], batch["order"])
+    encoder = F.binary_cross_entropy_with_logits(out["encoder_digits"], batch["digits"])
     frames = F.binary_cross_entropy_with_logits(out["digits"], batch["digits"])
     cells = F.binary_cross_entropy_with_logits(out["digit_cells"], batch["digit_cells"], weight=batch["cell_weights"],
                                                reduction="sum") / batch["cell_weights"].sum().clamp_min(1)
-    return frames + cells
+    return encoder + frames + cells
 
 
 def _batches(clips: np.ndarray, size: int = 64):
@@ -113,28 +115,33 @@ def set_normalisation(model: Evaluator, clips: np.ndarray, device: torch.device)
 @torch.no_grad()
 def held_out_accuracy(model: Evaluator, clips: np.ndarray, labels: dict | None, length: int,
                       digit: float, seed: int, device: torch.device) -> dict[str, float]:
-    """Order accuracy on `length`-frame clips (shuffled or not, chance 0.5) and, with labels, the share of
-    frames whose predicted digit set is exactly right (`digits`) and the share of visible digits whose
-    class the frame's prediction holds (`each_digit`; overlapping digits each count)."""
+    """Order accuracy on `length`-frame clips (shuffled or not, chance 0.5) and, with labels:
+    - `each_digit`: the share of visible digits whose class the frame's prediction holds;
+    - `digits`: the share of frames whose predicted digit set is exactly right;
+    - `each_digit_clear`, `digits_clear`: the same over digits (frames) that no other digit covers by
+      half or more. Overlapping digits are part of the data and count in the first two."""
     rng = np.random.default_rng([seed, 1])
-    order_hits, digit_hits, frames, each_hits, each = 0, 0, 0, 0, 0
+    order_hits, hits = 0, {"each_digit": [0, 0], "digits": [0, 0], "each_digit_clear": [0, 0], "digits_clear": [0, 0]}
     for start, video in _batches(clips):
         shuffled, _, order = shuffle_half(np.asarray(clips[start : start + 64, :length]), rng)
         out = model(to_video_batch(shuffled).to(device))
         order_hits += int((out["order"].argmax(1).cpu().numpy() == order).sum())
-        if labels is not None:
-            index = np.arange(start, start + len(video))
-            targets = frame_targets(labels, index, clips.shape[1], clips.shape[2], digit) > 0.5
-            predicted = model(video.to(device))["digits"].cpu().numpy() > 0
-            digit_hits += int((predicted == targets).all(axis=2).sum())
-            frames += targets.shape[0] * targets.shape[1]
-            visible = visible_digits(labels, index, clips.shape[1], clips.shape[2], digit)  # (B, T, K)
-            classes = np.asarray(labels["digits"])[index][:, None, :].repeat(clips.shape[1], axis=1)
-            named = np.take_along_axis(predicted, classes, axis=2)  # (B, T, K)
-            each_hits += int(named[visible].sum())
-            each += int(visible.sum())
+        if labels is None:
+            continue
+        index = np.arange(start, start + len(video))
+        targets = frame_targets(labels, index, clips.shape[1], clips.shape[2], digit) > 0.5
+        predicted = model(video.to(device))["digits"].cpu().numpy() > 0  # (B, T, 10)
+        visible = visible_digits(labels, index, clips.shape[1], clips.shape[2], digit)  # (B, T, K)
+        clear = visible & (covered(labels, index, clips.shape[1], digit) < 0.5)
+        classes = np.asarray(labels["digits"])[index][:, None, :].repeat(clips.shape[1], axis=1)
+        named = np.take_along_axis(predicted, classes, axis=2)  # (B, T, K)
+        exact = (predicted == targets).all(axis=2)  # (B, T)
+        frame_clear = (clear | ~visible).all(axis=2)
+        for name, ok, where in (("each_digit", named, visible), ("digits", exact, np.ones_like(exact)),
+                                ("each_digit_clear", named, clear), ("digits_clear", exact, frame_clear)):
+            hits[name][0] += int(ok[where].sum())
+            hits[name][1] += int(where.sum())
     accuracy = {"order": order_hits / len(clips)}
     if labels is not None:
-        accuracy["digits"] = digit_hits / frames
-        accuracy["each_digit"] = each_hits / max(each, 1)
+        accuracy.update({name: hit / max(total, 1) for name, (hit, total) in hits.items()})
     return accuracy

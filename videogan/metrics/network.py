@@ -2,9 +2,11 @@
 
 A video (B, C, T, H, W) in [-1, 1] is resized frame by frame to `input_size`
 and encoded to a 4x4 conv map. Its spatial maximum what_t says what is there,
-wherever it is; f_t (frame_dim) reads what_t and the whole map, so it also knows
-where. The digit classifier reads each cell of the map with its
-neighbours (a 3x3 conv: which digits are centred there); a frame shows a digit when some cell sees it, so digits are
+wherever it is (a linear digit classifier reads it, which is what the encoder
+learns from on a labelled source); f_t (frame_dim) reads what_t and the whole
+map, so it also knows where. The digits a frame shows are read by a separate,
+deeper network (`DigitReader`) that names the digits centred in each cell of
+its own 4x4 map: a frame shows a digit when some cell sees it, so digits are
 found in frames without positions, as generated frames are. A 1-D conv over
 (f_t, f_t - f_{t-1}) gives the motion feature (motion_dim). Video features are
 [mean_t what_t, mean_t f_t, motion]; frame features [what_t, f_t]. Each block
@@ -55,6 +57,26 @@ class FrameEncoder(nn.Module):
         return self.convs(frames)
 
 
+class DigitReader(nn.Module):
+    """(N, C, S, S) -> digit logits per cell (N, classes, 4, 4): stride-2 blocks, each followed by a 3x3
+    conv, then a 1x1 conv naming the digits centred in each cell."""
+
+    def __init__(self, channels: int, input_size: int, width: int, num_classes: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = channels
+        for i in range(int(math.log2(input_size // 4))):
+            cout = min(width * 2**i, 4 * width)
+            layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout),
+                       nn.ReLU(inplace=True),
+                       nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            cin = cout
+        self.convs = nn.Sequential(*layers, nn.Conv2d(cin, num_classes, 1))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.convs(frames)
+
+
 class TemporalEncoder(nn.Module):
     """(B, T, frame_dim) -> (B, motion_dim), from the features and their frame-to-frame change."""
 
@@ -80,7 +102,8 @@ class Evaluator(nn.Module):
         self.project = nn.Linear(17 * depth, arch.frame_dim)  # reads what (max over the map) and where (the map)
         self.temporal = TemporalEncoder(arch.frame_dim, arch.motion_dim)
         self.order = nn.Linear(arch.motion_dim, 2)  # 0 = frames in order, 1 = shuffled
-        self.classifier = nn.Conv2d(depth, arch.num_classes, 3, padding=1) if arch.num_classes else None
+        self.classifier = nn.Linear(depth, arch.num_classes) if arch.num_classes else None
+        self.reader = DigitReader(arch.channels, arch.input_size, arch.width, arch.num_classes) if arch.num_classes else None
         self.frame_blocks = (depth, arch.frame_dim)  # frame features: [what, where]
         self.video_blocks = (depth, arch.frame_dim, arch.motion_dim)  # video: [mean what, mean where, motion]
         # Feature normalisation, set from real data after fitting (fit.set_normalisation).
@@ -99,10 +122,11 @@ class Evaluator(nn.Module):
         return frames
 
     def forward(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
-        """what (B, T, D), where (B, T, F), motion (B, M), order logits (B, 2), digit logits (B, T, 10) and
-        per cell (B, T, 10, 4, 4)."""
+        """what (B, T, D), where (B, T, F), motion (B, M), order logits (B, 2), the encoder's digit logits
+        (B, T, 10), and the reader's: per frame (B, T, 10) and per cell (B, T, 10, 4, 4)."""
         b, t = videos.shape[0], videos.shape[2]
-        maps = self.encoder(self.resize(videos))
+        frames = self.resize(videos)
+        maps = self.encoder(frames)
         # With labels the conv encoder learns from the digits alone: the order task, solved in a few
         # hundred steps, otherwise starves the classifier. Without labels it learns from the order task.
         shared = maps.detach() if self.classifier is not None else maps
@@ -112,7 +136,8 @@ class Evaluator(nn.Module):
         motion = self.temporal(where)
         out = {"what": what.view(b, t, -1), "where": where, "motion": motion, "order": self.order(motion)}
         if self.classifier is not None:
-            cells = self.classifier(maps)
+            out["encoder_digits"] = self.classifier(what).view(b, t, -1)
+            cells = self.reader(frames)
             out["digit_cells"] = cells.view(b, t, *cells.shape[1:])
             out["digits"] = cells.amax(dim=(2, 3)).view(b, t, -1)
         return out

@@ -5,7 +5,7 @@ so a batch is a function of the seed alone:
 - order: half of each batch has its frames shuffled; the network says which
   (needs motion to solve, needs no labels);
 - digits (labelled sources only): which digit classes are visible in a
-  frame, and in which cell of the evaluator's 4x4 grid each digit's centre
+  frame, and in which cell of the digit reader's 4x4 grid each digit's centre
   lies, plus digit-free frames (noise, smooth blobs, blank) whose target is
   "no digit", so that the classifier learns to reject what is not a digit.
   Overlapping digits each count: two classes centred in one cell are both
@@ -20,7 +20,7 @@ import torch
 from videogan.data.batches import to_video_batch
 
 NUM_CLASSES = 10
-GRID = 4  # the evaluator's conv map is GRID x GRID cells
+GRID = 4  # the digit reader's conv map is GRID x GRID cells
 
 
 def digit_size(frame_size: int, canvas: int = 64) -> float:
@@ -49,6 +49,18 @@ def visible_digits(labels: dict, index: np.ndarray, frames: int, frame_size: int
     pos = np.asarray(labels["positions"])[index][:, :frames]
     inside = np.clip(np.minimum(pos + digit, frame_size) - np.maximum(pos, 0), 0, digit)
     return inside.prod(axis=-1) >= digit**2 / 2
+
+
+def covered(labels: dict, index: np.ndarray, frames: int, digit: float) -> np.ndarray:
+    """float (len(index), frames, K): the largest share of each digit's box that another digit's box covers."""
+    if "positions" not in labels:
+        return np.zeros((len(index), frames, np.asarray(labels["digits"]).shape[1]))
+    pos = np.asarray(labels["positions"])[index][:, :frames]  # (B, T, K, 2)
+    gap = np.abs(pos[:, :, :, None] - pos[:, :, None, :])  # (B, T, K, K, 2)
+    share = np.clip(digit - gap, 0, None).prod(axis=-1) / digit**2
+    k = pos.shape[2]
+    share[:, :, np.arange(k), np.arange(k)] = 0.0
+    return share.max(axis=3)
 
 
 def cell_targets(labels: dict, items: np.ndarray, times: np.ndarray, frame_size: int,
