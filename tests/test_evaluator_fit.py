@@ -139,7 +139,6 @@ def test_unreadable_evaluator_file_is_a_clear_error(tmp_path):
 @pytest.mark.slow
 def test_fitted_evaluator_sees_digits_appearance_and_motion():
     model, accuracy, _ = fitted()
-    print(accuracy)
     assert accuracy["order"] > 0.75 and accuracy["digits"] > 0.2  # 500 steps; the demo's fit gets further
     assert accuracy["each_digit_clear"] > 0.5 and accuracy["each_digit"] >= accuracy["digits"]
     clips, labels = moving_digits(64, seed=12)
