@@ -171,6 +171,20 @@ def ui_number(value: float) -> str:
     return f"{value:.{places}f}".rstrip("0").rstrip(".")
 
 
+def scroll_metrics_to(page, name: str) -> None:
+    """Scroll the compare page's metrics table (a scroll box that renders only the rows in view) to `name`."""
+    row = page.get_by_text(name, exact=True)
+    box = page.locator("text=/^eval\\//").first.evaluate_handle(
+        "el => { while (el && !(el.scrollHeight > el.clientHeight + 2 && getComputedStyle(el).overflowY !== 'visible'))"
+        " el = el.parentElement; return el; }")
+    for _ in range(60):
+        if row.count():
+            return
+        box.evaluate("el => { el.scrollTop += 120; }")
+        page.wait_for_timeout(150)
+    raise AssertionError(f"{name} is not in the compare page's metrics table")
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium; "
                                               "`make test` installs it when run as root)")
 def test_the_mlflow_ui_compares_the_two_runs_in_a_browser(sweep, team_stack, tmp_path):
@@ -188,8 +202,8 @@ def test_the_mlflow_ui_compares_the_two_runs_in_a_browser(sweep, team_stack, tmp
             page.get_by_text("Run details").wait_for(timeout=60_000)
             for run in runs:
                 page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=30_000)
+            scroll_metrics_to(page, "eval/fd_video")
             text = page.inner_text("body")
-            assert "eval/fd_video" in text
             for run in runs:
                 assert ui_number(run.data.metrics["eval/fd_video"]) in text.split(), run.data.metrics
             switches = page.get_by_text("Show diff only")
@@ -370,7 +384,11 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
     finally:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(timeout=60)
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # still finishing a flow run's subprocess
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=30)
     logs = "\n".join((tmp_path / f"worker{i}.log").read_text()[-3000:] for i in range(2))
     assert [r["state_type"] for r in runs] == ["COMPLETED", "COMPLETED"], logs
     assert most_running == 1, states_seen  # never both at once
