@@ -172,15 +172,14 @@ def ui_number(value: float) -> str:
 
 
 def scroll_metrics_to(page, name: str) -> None:
-    """Scroll the compare page's metrics table (a scroll box that renders only the rows in view) to `name`."""
+    """Scroll the compare page's metrics table to `name`: it is a virtualised grid (react-virtualized) that
+    renders only the rows in view, its names kept in step with its values."""
     row = page.get_by_text(name, exact=True)
-    box = page.locator("text=/^eval\\//").first.evaluate_handle(
-        "el => { while (el && !(el.scrollHeight > el.clientHeight + 2 && getComputedStyle(el).overflowY !== 'visible'))"
-        " el = el.parentElement; return el; }")
     for _ in range(60):
         if row.count():
+            page.wait_for_timeout(300)  # the values' cells render with the names
             return
-        box.evaluate("el => { el.scrollTop += 120; }")
+        page.evaluate("() => document.querySelectorAll('.ReactVirtualized__Grid').forEach(g => { g.scrollTop += 120; })")
         page.wait_for_timeout(150)
     raise AssertionError(f"{name} is not in the compare page's metrics table")
 
@@ -385,7 +384,7 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
         for worker in workers:
             os.killpg(worker.pid, signal.SIGTERM)
             try:
-                worker.wait(timeout=60)
+                worker.wait(timeout=20)
             except subprocess.TimeoutExpired:  # still finishing a flow run's subprocess
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait(timeout=30)
