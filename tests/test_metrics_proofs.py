@@ -95,7 +95,7 @@ def test_shuffled_frames_keep_frame_metrics_but_lose_video_ones():
 
 def test_real_videos_keep_their_digits_and_changed_ones_do_not():
     real = scores("real")
-    assert real["content_consistency_ref"] >= 0.45 and real["content_consistency"] >= 0.45
+    assert real["content_consistency_ref"] >= 0.8 and real["content_consistency"] >= 0.8  # 0.92 / 0.90 measured
     for kind in ("spliced", "lost digit"):
         assert scores(kind)["content_consistency"] < 0.4 * real["content_consistency"], kind
 

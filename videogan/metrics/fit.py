@@ -79,9 +79,9 @@ def _head(labels: dict | None, n: int) -> dict | None:
 
 
 def _loss(model: Evaluator, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Order loss on an order batch; on a digit batch, the encoder's digit loss and the reader's, per
-    frame and per cell."""
-    out = model(batch["video"])
+    """Order loss on an order batch (the digit reader is not run on it); on a digit batch, the encoder's
+    digit loss and the reader's, per frame and per cell."""
+    out = model(batch["video"], read_digits="order" not in batch)
     if "order" in batch:
         return F.cross_entropy(out["order"], batch["order"])
     encoder = F.binary_cross_entropy_with_logits(out["encoder_digits"], batch["digits"])

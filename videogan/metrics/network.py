@@ -58,13 +58,15 @@ class FrameEncoder(nn.Module):
 
 
 class DigitReader(nn.Module):
-    """(N, C, S, S) -> digit logits per cell (N, classes, 4, 4): stride-2 blocks, each followed by a 3x3
-    conv, then a 1x1 conv naming the digits centred in each cell."""
+    """(N, C, S, S) -> digit logits per cell (N, classes, 4, 4): a 3x3 conv at full resolution (strokes of
+    overlapping digits are a pixel or two apart), stride-2 blocks each followed by a 3x3 conv, then a 1x1
+    conv naming the digits centred in each cell."""
 
     def __init__(self, channels: int, input_size: int, width: int, num_classes: int):
         super().__init__()
-        layers: list[nn.Module] = []
-        cin = channels
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                                   nn.ReLU(inplace=True)]
+        cin = width
         for i in range(int(math.log2(input_size // 4))):
             cout = min(width * 2**i, 4 * width)
             layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout),
@@ -121,9 +123,10 @@ class Evaluator(nn.Module):
             return F.interpolate(frames, size=(size, size), mode="bilinear", align_corners=False)
         return frames
 
-    def forward(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
-        """what (B, T, D), where (B, T, F), motion (B, M), order logits (B, 2), the encoder's digit logits
-        (B, T, 10), and the reader's: per frame (B, T, 10) and per cell (B, T, 10, 4, 4)."""
+    def forward(self, videos: torch.Tensor, read_digits: bool = True) -> dict[str, torch.Tensor]:
+        """what (B, T, D), where (B, T, F), motion (B, M), order logits (B, 2) and, with read_digits and
+        labels, the encoder's digit logits (B, T, 10) and the reader's: per frame (B, T, 10) and per cell
+        (B, T, 10, 4, 4)."""
         b, t = videos.shape[0], videos.shape[2]
         frames = self.resize(videos)
         maps = self.encoder(frames)
@@ -135,7 +138,7 @@ class Evaluator(nn.Module):
         where = where.view(b, t, -1)
         motion = self.temporal(where)
         out = {"what": what.view(b, t, -1), "where": where, "motion": motion, "order": self.order(motion)}
-        if self.classifier is not None:
+        if self.classifier is not None and read_digits:
             out["encoder_digits"] = self.classifier(what).view(b, t, -1)
             cells = self.reader(frames)
             out["digit_cells"] = cells.view(b, t, *cells.shape[1:])
