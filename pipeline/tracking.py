@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
 
 from videogan.config import Config, flatten, to_dict
 from videogan.training.callbacks import Callback
@@ -45,7 +46,11 @@ def use_store(config: Config):
     name = experiment_name(config)
     if mlflow.get_experiment_by_name(name) is None:
         location = None if chosen_by_user else (repo_root() / "mlartifacts").as_uri()
-        mlflow.create_experiment(name, artifact_location=location)
+        try:
+            mlflow.create_experiment(name, artifact_location=location)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":  # else a parallel stage (a queued sweep) made it first
+                raise
     mlflow.set_experiment(name)
     return mlflow
 

@@ -114,7 +114,9 @@ def sweep(pipeline_repo, team_stack):
         if "Queued" not in status and "Running" not in status:
             break
         time.sleep(1)
-    assert status.count("Success") == 2, status
+    if status.count("Success") != 2:
+        logs = [sh(repo, "dvc", "queue", "logs", name, check=False).stdout[-3000:] for name in names]
+        raise AssertionError(f"{status}\n" + "\n".join(logs))
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
     return {"names": names, "shown": shown}
 
