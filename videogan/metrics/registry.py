@@ -130,9 +130,9 @@ def share_of_videos_keeping_their_digits(fake, real, cfg):
     class in between (a digit half hidden under the other for a while) counts as neither."""
     half = fake.probs.shape[1] // 2
     first, second = fake.probs[:, :half].mean(axis=1), fake.probs[:, half:].mean(axis=1)
-    changed = ((first >= SEEN) & (second < UNSEEN)) | ((second >= SEEN) & (first < UNSEEN))
-    recognised = (first.max(axis=1) >= SEEN) & (second.max(axis=1) >= SEEN)
-    return (~changed.any(axis=1) & recognised).mean()
+    seen_first, seen_second = first >= SEEN, second >= SEEN
+    changed = (seen_first & (second < UNSEEN)) | (seen_second & (first < UNSEEN))
+    return (~changed.any(axis=1) & seen_first.any(axis=1) & seen_second.any(axis=1)).mean()
 
 
 @metric("recognisable_frames", "higher", needs_digits=True)
