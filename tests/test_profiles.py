@@ -53,7 +53,7 @@ def test_pacman_demo_departs_from_the_full_size_only_where_marked():
     demo, full = load_config(ROOT / "profiles/pacman.yaml"), load_config(ROOT / "profiles/pacman-full.yaml")
     assert demo.data.channels == 3 and demo.data.pacman_emulator.window == demo.data.frame_size == 32
     text = (ROOT / "profiles/pacman.yaml").read_text()
-    for key in ("frame_size", "frames", "window", "train_clips", "iterations", "batch_size", "width"):
+    for key in ("frame_size", "frames", "window", "train_clips", "iterations", "batch_size", "width", "lr"):
         line = next(line for line in text.splitlines() if line.strip().startswith(f"{key}:"))
         assert "[demo]" in line, line
     assert demo.data.frame_size < full.data.frame_size and demo.train.iterations < full.train.iterations
