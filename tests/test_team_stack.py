@@ -175,11 +175,10 @@ def ui_number(value: float) -> str:
 
 def scroll_metrics_to(page, name: str) -> None:
     """Scroll the compare page's metrics table to `name`: it is a virtualised grid (react-virtualized) that
-    renders only the rows in view, its names kept in step with its values."""
+    renders only the rows in view."""
     row = page.get_by_text(name, exact=True)
     for _ in range(60):
         if row.count():
-            page.wait_for_timeout(300)  # the values' cells render with the names
             return
         page.evaluate("() => document.querySelectorAll('.ReactVirtualized__Grid').forEach(g => { g.scrollTop += 120; })")
         page.wait_for_timeout(150)
@@ -204,6 +203,8 @@ def test_the_mlflow_ui_compares_the_two_runs_in_a_browser(sweep, team_stack, tmp
             for run in runs:
                 page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=30_000)
             scroll_metrics_to(page, "eval/fd_video")
+            for run in runs:  # the grid renders the values' cells after the names, later on a loaded machine
+                page.get_by_text(ui_number(run.data.metrics["eval/fd_video"]), exact=True).first.wait_for(timeout=30_000)
             text = page.inner_text("body")
             for run in runs:
                 assert ui_number(run.data.metrics["eval/fd_video"]) in text.split(), run.data.metrics
