@@ -98,3 +98,61 @@ def test_the_draws_cover_the_penalty_and_dropout():
     d = draw(setup, 8, 0.1, step_generator(0, "critic", 0, CPU), True)
     assert {"z", "eps", "mask_real", "mask_fake", "mask_mixed", "noise_real", "noise_fake"} <= d.tensors.keys()
     assert all(v.shape[0] == 4 for v in d.shard(1, 2).tensors.values())
+
+
+@pytest.fixture
+def eight_gpus(monkeypatch):
+    """CUDA as a machine with 8 GPUs reports it; the GPU each `torch.cuda.set_device` call chose."""
+    chosen: list[int] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    return chosen
+
+
+def torchrun_env(monkeypatch, local_rank: int, node: int = 1) -> None:
+    """What `torchrun --nnodes=2 --nproc_per_node=8` sets in one process."""
+    for key, value in {"LOCAL_RANK": local_rank, "RANK": 8 * node + local_rank, "WORLD_SIZE": 16,
+                       "LOCAL_WORLD_SIZE": 8, "GROUP_RANK": node}.items():
+        monkeypatch.setenv(key, str(value))
+
+
+@pytest.mark.parametrize("local_rank", [0, 3, 7])
+def test_each_torchrun_process_takes_the_gpu_of_its_local_rank(monkeypatch, eight_gpus, local_rank):
+    from videogan.devices import resolve_device
+
+    torchrun_env(monkeypatch, local_rank)
+    assert resolve_device("auto", "train.device") == torch.device("cuda", local_rank)
+    assert resolve_device("cuda", "train.device") == torch.device("cuda", local_rank)
+    assert resolve_device("cpu", "train.device") == CPU
+    assert eight_gpus == [local_rank, local_rank]
+
+
+def test_a_local_rank_beyond_the_gpus_is_one_line(monkeypatch, eight_gpus):
+    from videogan.config import ConfigError
+    from videogan.devices import resolve_device
+
+    torchrun_env(monkeypatch, 9)
+    with pytest.raises(ConfigError, match="local rank 9 has no GPU: this machine has 8"):
+        resolve_device("auto", "train.device")
+
+
+def test_the_trainer_builds_its_networks_on_its_local_rank_gpu(monkeypatch, eight_gpus):
+    """Under torchrun the Trainer picks cuda:<LOCAL_RANK> (this CPU build then fails to move the weights
+    there, after the choice)."""
+    torchrun_env(monkeypatch, 5)
+    monkeypatch.setenv("WORLD_SIZE", "1")  # no process group to join in this test
+    with pytest.raises((AssertionError, RuntimeError), match="CUDA|cuda"):
+        Trainer(tiny_config(), ClipBatches(bouncing_squares(32, 8, 16, seed=1), 8, 8), OutputPaths.under("."),
+                say=lambda *_: None)
+    assert eight_gpus == [5]
+
+
+def test_cuda_on_a_machine_without_it_is_one_line_naming_the_key(monkeypatch):
+    from videogan.config import ConfigError
+    from videogan.devices import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for key in ("train.device", "evaluator.device", "evaluate.device"):
+        with pytest.raises(ConfigError, match=rf"^{key} is 'cuda' but no CUDA device is visible"):
+            resolve_device("cuda", key)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from support import tiny_config
 from test_resume import quiet
@@ -61,3 +62,36 @@ def test_null_decay_samples_the_trained_weights(tmp_path, squares):
     sampled = load_generator(paths.checkpoint)[0].state_dict()
     for k, v in trainer.state.generator.state_dict().items():
         assert torch.equal(sampled[k], v)
+
+
+class HostReads(TorchDispatchMode):
+    """Every tensor read on the host (`aten._local_scalar_dense`: .item(), a 0-d tensor taken as a scalar)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += func is torch.ops.aten._local_scalar_dense.default
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("keep", [1.0, 0.0])
+def test_the_guarded_update_reads_nothing_on_the_host_and_matches_the_lerp(keep):
+    live = nn.Linear(3, 2)
+    average, expected = averaged_copy(live), averaged_copy(live)
+    with torch.no_grad():
+        live.weight.add_(1.0)
+    with HostReads() as reads:
+        update_average(average, live, decay=0.9, keep=torch.tensor(keep))
+    update_average(expected, live, decay=1.0 - 0.1 * keep)
+    assert reads.count == 0
+    torch.testing.assert_close(average.weight, expected.weight, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(average.bias, expected.bias, rtol=1e-6, atol=1e-7)
+
+
+def test_the_host_read_counter_sees_a_tensor_taken_as_a_scalar():
+    """What the test above would catch: foreach lerp with a 0-d tensor weight reads it on the host."""
+    with HostReads() as reads:
+        torch._foreach_lerp_([torch.zeros(2)], [torch.ones(2)], torch.tensor(0.5))
+    assert reads.count == 1

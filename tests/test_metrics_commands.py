@@ -144,3 +144,29 @@ def test_render_writes_the_grids_and_the_curves(project):
     samples = Image.open(out / "samples.gif")
     assert samples.n_frames == 8 and samples.size == (2 * 17 + 1, 2 * 17 + 1)
     assert Image.open(out / "interpolation.gif").size == (3 * 17 + 1, 2 * 17 + 1)
+
+
+@pytest.mark.parametrize("array, named", [
+    (np.zeros(0, np.uint8), "got uint8 with shape (0,)"),
+    (np.array(7, np.uint8), "got uint8 with shape ()"),
+    (np.zeros((0, 8, 16, 16, 1), np.uint8), "0 clips given; scoring needs at least 2"),
+    (np.zeros((1, 8, 16, 16, 1), np.uint8), "1 clips given; scoring needs at least 2"),
+])
+def test_evaluate_fake_refuses_arrays_without_clips_in_one_line(fitted_project, tmp_path, array, named):
+    fake = tmp_path / "fake.npy"
+    np.save(fake, array)
+    result = run("evaluate", *paths(fitted_project, "params", "store", "evaluator"), "--fake", str(fake))
+    assert result.exit_code == 1 and named in result.output, result.output
+    assert "Traceback" not in result.output and "num_samples=0" not in result.output
+
+
+@pytest.mark.parametrize("command, key", [("evaluate", "evaluate.device"), ("fit-evaluator", "evaluator.device"),
+                                          ("render", "evaluate.device")])
+def test_cuda_on_a_machine_without_it_is_one_line_naming_the_key(project, tmp_path, monkeypatch, command, key):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = {"fit-evaluator": ["--out", str(tmp_path / "e.pt")], "render": ["--out", str(tmp_path / "r")]}
+    result = run(command, *paths(project, "params", "store"), "--set", f"{key}=cuda", *out.get(command, []))
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: {key} is 'cuda' but no CUDA device is visible"), result.output

@@ -161,12 +161,24 @@ def _allowed_keys(parent: tuple) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
-def config_from_dict(raw: dict[str, Any] | None, source: str = "params") -> Config:
+def config_from_dict(raw: dict[str, Any] | None, source: str = "params",
+                     overrides: list[str] | None = None) -> Config:
+    """The validated config; each error names where its value came from: `source`, or the `--set`
+    override that gave it."""
     try:
         return Config.model_validate(raw or {})
     except ValidationError as exc:
-        lines = [_format_error(e, f"{source}: ") for e in exc.errors()]
+        lines = [_format_error(e, _origin(e["loc"], source, overrides or [])) for e in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _origin(loc: tuple, source: str, overrides: list[str]) -> str:
+    path = [str(p) for p in loc]
+    for item in reversed(overrides):  # the last override of a key is the one that holds
+        key = item.split("=", 1)[0].split(".")
+        if path and (path[: len(key)] == key or key[: len(path)] == path):
+            return f"--set {item}: "
+    return f"{source}: "
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -183,7 +195,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
     raw = apply_overrides(raw, overrides or [])
-    return config_from_dict(raw, str(path) if path else "config")
+    return config_from_dict(raw, str(path) if path else "config", overrides)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

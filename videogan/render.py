@@ -164,10 +164,10 @@ def render_reports(config, store_dir: str | Path, checkpoint: str | Path, snapsh
 
     The last two are skipped (with a note on stderr) when there are no snapshots or no training log.
     """
-    from videogan.metrics.fit import resolve_device
+    from videogan.devices import resolve_device
     from videogan.sampling import load_generator
 
-    device = resolve_device(config.evaluate.device)
+    device = resolve_device(config.evaluate.device, "evaluate.device")
     generator = load_generator(checkpoint, device)[0]
     out = Path(out_dir)
     written = _render_samples(config, generator, store_dir, out)

@@ -3,9 +3,11 @@
 The defaults are the original's full size: 20 frames of 64x64, one channel.
 """
 
+from pathlib import PurePosixPath
 from typing import Literal
+from urllib.parse import urlparse
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from videogan.strict import Strict
 
@@ -16,6 +18,22 @@ Dataset = Literal[
 Crop = tuple[int, int, int, int]
 PLAYFIELD: Crop = (0, 172, 0, 160)
 PACMAN_DRIVE_URL = "https://drive.google.com/open?id=0Byf787GZQ7KvV25xMWpWbV9LdUU"
+# Names in data/raw that the download stage writes itself: a URL's file must not take one of them.
+RAW_NAMES = ("pacman_folder", "pacman_folder.source", "source.json")
+
+
+def download_name(url: str) -> str:
+    """The file name a download of `url` gets in data/raw."""
+    return PurePosixPath(urlparse(url).path).name or "download"
+
+
+def _check_download_name(url: str | None) -> str | None:
+    name = None if url is None else download_name(url)
+    if name is not None and (name in (".", "..") or name in RAW_NAMES or name.startswith(".")):
+        raise ValueError(f"the URL's file name {name!r} cannot be saved in data/raw (it is a folder, hidden, or "
+                         f"one of {', '.join(RAW_NAMES)}); use a URL whose path ends in the file's own name, "
+                         "e.g. .../Ms_Pacman.zip")
+    return url
 
 
 class MovingMnistFile(Strict):
@@ -23,6 +41,8 @@ class MovingMnistFile(Strict):
     md5: str = "be083ec986bfe91a449d63653c411eb2"  # checked before the download is moved into place
     val_sequences: int = Field(1000, ge=1)  # taken after the training sequences
     test_sequences: int = Field(2000, ge=1)  # the file's last sequences; the rest (7000) train
+
+    _saved_name = field_validator("url")(_check_download_name)
 
 
 class MovingMnistGenerated(Strict):
@@ -64,6 +84,8 @@ class PacmanFolder(Strict):
     crop: Crop = PLAYFIELD  # top, bottom, left, right of the 210x160 frames kept
     window: int | None = Field(None, ge=8)  # side of a square window that follows Pacman (screen px); null = whole crop
     motion_threshold: float = Field(1e-3, ge=0)  # min mean squared frame change ([-1, 1] px) of a kept clip
+
+    _saved_name = field_validator("url")(_check_download_name)
 
 
 class BouncingSquares(Strict):

@@ -12,13 +12,12 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import requests
 from tqdm import tqdm
 
 from videogan.data.archive import extract
-from videogan.data.config import PACMAN_DRIVE_URL, DataConfig
+from videogan.data.config import PACMAN_DRIVE_URL, DataConfig, download_name
 
 CHUNK = 1 << 16  # what a dropped connection can lose
 OFFLINE_ALTERNATIVE = "or use data.dataset=moving_mnist_generated, which needs no network"
@@ -121,17 +120,13 @@ def file_md5(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def file_name(url: str) -> str:
-    return Path(urlparse(url).path).name or "download"
-
-
 def download_dataset(config: DataConfig, raw_dir: str | Path, progress: bool = True) -> Path | None:
     """Fetch what `config.dataset` needs into `raw_dir`; returns the file or folder, or None if nothing."""
     raw = Path(raw_dir)
     raw.mkdir(parents=True, exist_ok=True)
     if config.dataset == "moving_mnist":
         mm = config.moving_mnist
-        return fetch(mm.url, raw / file_name(mm.url), mm.md5, progress=progress)
+        return fetch(mm.url, raw / download_name(mm.url), mm.md5, progress=progress)
     if config.dataset == "pacman_folder" and config.pacman_folder.path is None:
         return _fetch_pacman_archive(config, raw, progress)
     return None
@@ -145,7 +140,7 @@ def _fetch_pacman_archive(config: DataConfig, raw: Path, progress: bool) -> Path
             f"an archive of it. The original is at {PACMAN_DRIVE_URL} (download it in a browser); "
             "or use data.dataset=pacman_emulator, which needs no download")
     hint = "or use data.dataset=pacman_emulator, which needs no network"
-    archive = fetch(pf.url, raw / file_name(pf.url), pf.md5, progress=progress, hint=hint)
+    archive = fetch(pf.url, raw / download_name(pf.url), pf.md5, progress=progress, hint=hint)
     target, stamp = raw / "pacman_folder", raw / "pacman_folder.source"
     tag = pf.md5 or file_md5(archive)
     if not (target.exists() and stamp.exists() and stamp.read_text() == tag):

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from videogan.data import moving_mnist, pacman_emulator, pacman_folder
-from videogan.data.config import DataConfig
-from videogan.data.download import file_name
+from videogan.data.config import DataConfig, download_name
 from videogan.data.errors import SourceError
 from videogan.data.squares import bouncing_squares
 from videogan.data.store import SPLITS, write_store
@@ -36,7 +35,7 @@ def build(data: DataConfig, raw_dir: str | Path, progress: bool = True):
 
 
 def _published_mnist(data: DataConfig, raw: Path, transform) -> dict[str, np.ndarray]:
-    path = raw / file_name(data.moving_mnist.url)
+    path = raw / download_name(data.moving_mnist.url)
     if not path.exists():
         raise SourceError(f"{path} is missing: run `videogan download` first (or put the file there by hand), "
                           "or use data.dataset=moving_mnist_generated, which needs no download")

@@ -10,19 +10,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from videogan.data.batches import to_video_batch
+from videogan.devices import resolve_device
 from videogan.metrics.config import EvaluatorConfig
 from videogan.metrics.network import Architecture, Evaluator
 from videogan.metrics.tasks import (
     NUM_CLASSES, covered, digit_batch, digit_size, frame_targets, order_batch, shuffle_half, visible_digits,
 )
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but CUDA is not available; use 'auto' or 'cpu'")
-    return torch.device(name)
 
 
 def fit_evaluator(train: np.ndarray, train_labels: dict | None, val: np.ndarray, val_labels: dict | None,
@@ -35,7 +28,7 @@ def fit_evaluator(train: np.ndarray, train_labels: dict | None, val: np.ndarray,
     """
     if train.shape[1] < 3:
         raise ValueError(f"clips have {train.shape[1]} frames; the evaluator needs at least 3")
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, "evaluator.device")
     digit = digit or digit_size(train.shape[2])
     val, val_labels = val[: cfg.val_clips], _head(val_labels, cfg.val_clips)
     length = min(cfg.clip_frames, train.shape[1])

@@ -15,8 +15,9 @@ import numpy as np
 from videogan.config import Config
 from videogan.data import store
 from videogan.metrics.artifact import check_version, load_evaluator, save_evaluator
-from videogan.metrics.fit import fit_evaluator, resolve_device
-from videogan.metrics.scoring import Scorer, real_halves
+from videogan.devices import resolve_device
+from videogan.metrics.fit import fit_evaluator
+from videogan.metrics.scoring import Scorer, check_clip_array, real_halves
 from videogan.metrics.tasks import digit_size
 
 INIT_SNAPSHOT = "step_0000000.pt"
@@ -53,7 +54,7 @@ def build_scorer(config: Config, store_dir: str | Path, evaluator_path: str | Pa
     labels = _digit_labels(store_dir, "test")
     halves = real_halves(test, config.evaluate.num_samples, frames, config.evaluate.seed,
                          None if labels is None else labels["digits"])
-    device = str(resolve_device(config.evaluate.device))
+    device = str(resolve_device(config.evaluate.device, "evaluate.device"))
     return Scorer(evaluator, halves, config.evaluate, device, progress, meta.get("source")), info
 
 
@@ -65,7 +66,7 @@ def _with_evaluator_info(metrics: dict[str, float], info: dict[str, Any]) -> dic
 def evaluate_clips(config: Config, store_dir: str | Path, evaluator_path: str | Path, clips: np.ndarray,
                    progress: bool = True) -> dict[str, float]:
     """Score any uint8 clip array (N, T, H, W, C) against the real test split."""
-    scorer, info = build_scorer(config, store_dir, evaluator_path, clips.shape[1], progress)
+    scorer, info = build_scorer(config, store_dir, evaluator_path, check_clip_array(clips).shape[1], progress)
     return _with_evaluator_info(scorer.score(clips), info)
 
 
@@ -76,7 +77,7 @@ def evaluate_checkpoint(config: Config, store_dir: str | Path, evaluator_path: s
     from videogan.models import build_generator
     from videogan.sampling import load_generator, sample_clips
 
-    device = resolve_device(config.evaluate.device)
+    device = resolve_device(config.evaluate.device, "evaluate.device")
     n, seed, batch = config.evaluate.num_samples, config.evaluate.seed, config.evaluate.batch_size
     generator, saved, step = load_generator(checkpoint, device)
     scorer, info = build_scorer(config, store_dir, evaluator_path, generator.frames, progress)  # checks first

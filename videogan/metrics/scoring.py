@@ -46,10 +46,21 @@ def real_halves(clips: np.ndarray, n: int, frames: int, seed: int,
     return RealHalves(crop(a, starts[:n]), crop(b, starts[n:]), None if digits is None else np.asarray(digits)[a])
 
 
+MIN_CLIPS = 2  # evaluate.num_samples's minimum
+
+
+def check_clip_array(fake: np.ndarray) -> np.ndarray:
+    """A clip array a metric can read: uint8 (N, T, H, W, C) with at least MIN_CLIPS clips."""
+    if fake.ndim != 5 or fake.dtype != np.uint8:
+        raise ConfigError(f"clips must be uint8 (N, T, H, W, C); got {fake.dtype} with shape {fake.shape}")
+    if len(fake) < MIN_CLIPS:
+        raise ConfigError(f"{len(fake)} clips given; scoring needs at least {MIN_CLIPS}")
+    return fake
+
+
 def check_clips(fake: np.ndarray, clip_shape: tuple[int, ...], n: int) -> np.ndarray:
     """The first n candidate clips, after checking they have the real clips' shape (T, H, W, C)."""
-    if fake.ndim != 5 or fake.dtype != np.uint8:
-        raise ConfigError(f"clips must be uint8 (N, T, H, W, C); got {fake.dtype} {fake.shape}")
+    check_clip_array(fake)
     if fake.shape[1:] != tuple(clip_shape):
         raise ConfigError(f"clips are (T, H, W, C) = {fake.shape[1:]} but the real ones {tuple(clip_shape)}")
     if len(fake) < n:

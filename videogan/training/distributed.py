@@ -37,15 +37,6 @@ class Rank:
         return self.world > 1
 
 
-def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    if preference in ("auto", "cuda") and torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
 def init_from_env(device: torch.device) -> Rank:
     """Join the process group torchrun describes in the environment; a single process otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -26,9 +26,16 @@ def warmed_up_decay(decay: float, updates: int) -> float:
 
 @torch.no_grad()
 def update_average(average: nn.Module, live: nn.Module, decay: float, keep: torch.Tensor | None = None) -> None:
-    """average <- decay * average + (1 - decay) * live, parameters and buffers, in one foreach lerp.
-    `keep`, a 0-d device tensor, scales the step (0 skips it) without a host read."""
-    weight = 1.0 - decay if keep is None else keep * (1.0 - decay)
-    torch._foreach_lerp_(list(average.parameters()), list(live.parameters()), weight)
+    """average <- average + (1 - decay) * (live - average), parameters and buffers, in foreach ops.
+    `keep`, a 0-d device tensor, scales the step (0 skips it) without a host read: it multiplies the
+    differences as a tensor (`torch._foreach_lerp_` would take it as a Python scalar, reading it on the
+    host at every generator step)."""
+    averaged, current = list(average.parameters()), list(live.parameters())
+    if keep is None:
+        torch._foreach_lerp_(averaged, current, 1.0 - decay)
+    else:
+        steps = torch._foreach_sub(current, averaged)
+        torch._foreach_mul_(steps, keep * (1.0 - decay))
+        torch._foreach_add_(averaged, steps)
     for a, b in zip(average.buffers(), live.buffers()):
         a.copy_(b)

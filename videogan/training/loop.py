@@ -27,8 +27,8 @@ import torch
 from videogan.config import Config, training_hash
 from videogan.training import checkpoint
 from videogan.training.callbacks import Callback
-from videogan.training.distributed import (Rank, all_ranks_mean, average_gradients,
-                                           broadcast_parameters, init_from_env, resolve_device)
+from videogan.devices import resolve_device
+from videogan.training.distributed import Rank, all_ranks_mean, average_gradients, broadcast_parameters, init_from_env
 from videogan.training.ema import update_average, warmed_up_decay
 from videogan.training.health import FiniteGuard, TrainingDiverged
 from videogan.training.optim import clip_gradients, grad_norm
@@ -71,7 +71,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.hash = training_hash(config, data_digest)
         self.resume_from = Path(resume_from) if resume_from else None
-        self.device = resolve_device(config.train.device)
+        self.device = resolve_device(config.train.device, "train.device")  # cuda:<LOCAL_RANK> under torchrun
         self.rank = rank or init_from_env(self.device)
         self.say = say if self.rank.is_main else (lambda *_: None)
         if config.train.batch_size % self.rank.world:

@@ -1,0 +1,31 @@
+"""Which device a process computes on: the one place that reads `train.device`, `evaluator.device`
+and `evaluate.device`, and, under torchrun, the GPU of this process's local rank."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from videogan.config import ConfigError
+
+
+def local_rank() -> int:
+    """This process's GPU index on its machine (torchrun's LOCAL_RANK; 0 for a single process)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def resolve_device(preference: str, key: str, rank: int | None = None) -> torch.device:
+    """`preference` (auto, cpu, cuda) as a device; cuda:<local rank> when CUDA is there and wanted.
+    `key` names the setting in the error a machine without CUDA gets."""
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{key} is 'cuda' but no CUDA device is visible on this machine; "
+                          f"set {key}=auto (or cpu)")
+    if preference in ("auto", "cuda") and torch.cuda.is_available():
+        index = local_rank() if rank is None else rank
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"local rank {index} has no GPU: this machine has {torch.cuda.device_count()}; "
+                              "start at most that many processes per node (torchrun --nproc_per_node)")
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    return torch.device("cpu")
