@@ -10,8 +10,8 @@ from pipeline.common import load_params, workspace
 from pipeline.stage import run_stage, stage_flow
 
 
-@task(retries=3, retry_delay_seconds=[5, 20, 60], cache_policy=None)
-def fetch(config):
+@task(cache_policy=None)  # no task retries: the downloader retries what is transient (a dropped connection,
+def fetch(config):         # a timeout, HTTP 5xx/429) itself; an offline host or a wrong md5 fail at once
     from videogan.data.download import download_dataset
 
     return download_dataset(config.data, workspace() / "data/raw")

@@ -109,3 +109,21 @@ def test_a_server_that_does_not_answer_is_one_line_before_any_work(pipeline_repo
     assert len(errors) == 1 and named in errors[0] and "make services" in errors[0], said(done)
     assert "Traceback" not in said(done)
     assert (pipeline_repo / "models/checkpoint.pt").stat().st_mtime_ns == before
+
+
+def test_a_wrong_md5_downloads_once_and_is_one_line(tmp_path):
+    """Only transient network errors are retried: a checksum that cannot match is not fetched again."""
+    payload = published_file(30)
+    server = FileServer({"/mnist_test_seq.npy": payload})
+    try:
+        params = deep_update(copy.deepcopy(TINY_PARAMS), {"data": {
+            "dataset": "moving_mnist", "moving_mnist": {"url": f"{server.url}/mnist_test_seq.npy", "md5": "0" * 32}}})
+        repo = copy_repo(tmp_path / "repo", params)
+        done = stage(repo, "download")
+    finally:
+        server.close()
+    assert done.returncode == 1 and "Traceback" not in said(done), said(done)
+    errors = [line for line in said(done).splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "md5 of the download is" in errors[0], said(done)
+    assert len(server.requests) == 1, server.requests
+    assert not list((repo / "data/raw").glob("mnist_test_seq.npy*"))
