@@ -1,13 +1,17 @@
-"""Scheduled retraining: `dvc exp run` with new overrides, judged against the committed baseline.
+"""Scheduled retraining: `dvc exp run` with new overrides, judged against a baseline fd_video.
 
 The flow behind the `videogan-retrain` deployment in prefect.yaml (README "Prefect schedule"):
 
-1. refuse to start while another DVC process works in the repository (a clear error naming it);
+1. refuse to start while another DVC process works in the repository (a clear error naming it),
+   and read the workspace's reports/metrics.json (the last `dvc repro` there) as it is before the run;
 2. `dvc exp run --temp -n <name> -S <override>...`: the experiment runs in a temporary copy
    (`.dvc/tmp/exps/`), so the workspace people work in is never touched; it is saved as a DVC
    experiment (`dvc exp show`, `dvc exp apply <name>`) and its MLflow run is named `<name>`;
 3. `dvc metrics diff HEAD <name>`: the experiment's reports/metrics.json against HEAD's;
-4. fail the flow run when `fd_video` is worse than the baseline's by more than the margin.
+4. the baseline: HEAD's committed fd_video; when HEAD has none (dvc.lock and reports/metrics.json
+   not committed, as on a fresh clone), the workspace's from step 1; when neither has one, the
+   flow run fails (NoBaselineError, saying how to give it one) rather than passing unjudged;
+5. fail the flow run when `fd_video` is worse than the baseline's by more than the margin.
 
 By default the override is a new `train.seed`: the flow run's scheduled start time in Unix seconds
 modulo SEED_RANGE, so every scheduled run trains a new seed and a retry of the same flow run the
@@ -17,6 +21,7 @@ same one. Run it once by hand, without a server: `python -m pipeline.retrain`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -38,6 +43,10 @@ class DvcBusyError(RuntimeError):
 
 class MetricWorsenedError(RuntimeError):
     """The retrained model is worse than the baseline by more than the margin."""
+
+
+class NoBaselineError(RuntimeError):
+    """Neither HEAD nor the workspace has an fd_video to judge the experiment against."""
 
 
 def dvc_env() -> dict[str, str]:
@@ -133,15 +142,46 @@ def metric_change(repo: Path, name: str) -> tuple[float | None, float | None]:
     return change.get("old"), change.get("new")
 
 
-def judge(baseline: float | None, new: float | None, margin: float) -> str:
-    """A verdict line when the experiment is acceptable; MetricWorsenedError when it is not.
-    `margin` is relative: 0.10 lets fd_video grow by at most 10% of the baseline's value."""
+def workspace_metric(repo: Path) -> float | None:
+    """fd_video in the workspace's reports/metrics.json (a flat name -> number JSON that the last
+    `dvc repro` wrote); None when the file is missing or unreadable or has no finite number for it."""
+    try:
+        data = json.loads((repo / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    value = data.get(METRIC) if isinstance(data, dict) else None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def choose_baseline(head: float | None, workspace: float | None) -> tuple[float | None, str | None]:
+    """(value, where it comes from): HEAD's committed fd_video, else the workspace's, else (None, None)."""
+    if head is not None:
+        return head, "HEAD"
+    if workspace is not None:
+        return workspace, f"the workspace's {METRICS_FILE}"
+    return None, None
+
+
+def no_baseline_message(name: str, new: float) -> str:
+    return (f"no baseline to judge the experiment against: HEAD has no committed {METRICS_FILE} with "
+            f"{METRIC}, and the workspace's {METRICS_FILE} is missing, unreadable or without {METRIC}. "
+            f"The experiment {name} ({METRIC} = {new:.4g}) is kept: `dvc exp apply {name}` adopts it. "
+            f"To give the gate a baseline, run `dvc repro` in the repository (it writes {METRICS_FILE}), "
+            f"or commit dvc.lock and {METRICS_FILE}.")
+
+
+def judge(baseline: float | None, new: float | None, margin: float, against: str | None = "HEAD",
+          name: str = "<name>") -> str:
+    """A verdict line when the experiment is acceptable; MetricWorsenedError when it is not;
+    NoBaselineError when there is no baseline. `against` names the baseline's source, `name` the
+    experiment. `margin` is relative: 0.10 lets fd_video grow by at most 10% of the baseline's value."""
     if new is None:
         raise MetricWorsenedError(f"the experiment wrote no {METRIC} to {METRICS_FILE}")
     if baseline is None:
-        return f"{METRIC} = {new:.4g}; the baseline (HEAD) has no {METRIC} to compare with: passing"
+        raise NoBaselineError(no_baseline_message(name, new))
     worsening = (new - baseline) / abs(baseline) if baseline else (float("inf") if new > 0 else 0.0)
-    line = (f"{METRIC} {baseline:.4g} -> {new:.4g} ({worsening:+.1%} vs HEAD; "
+    line = (f"{METRIC} {baseline:.4g} -> {new:.4g} ({worsening:+.1%} vs {against}; "
             f"the margin allows {margin:+.1%})")
     if worsening > margin:
         raise MetricWorsenedError(f"retrained model is worse than the baseline: {line}")
@@ -160,7 +200,8 @@ def retrain_flow(overrides: list[str] | None = None, max_fd_video_worsening: flo
 
     overrides: `dvc exp run -S` values, e.g. ["train.seed=7", "train.iterations=2000"];
         None = a new train.seed (see new_seed).
-    max_fd_video_worsening: the largest accepted relative increase of fd_video over HEAD's.
+    max_fd_video_worsening: the largest accepted relative increase of fd_video over the baseline's
+        (HEAD's, else the workspace's reports/metrics.json; none fails the run: NoBaselineError).
     repo: the repository folder; None = the working directory (prefect.yaml's pull step sets it).
     experiment_name: the DVC experiment's (and MLflow run's) name; None = `retrain-<flow run name>`.
     """
@@ -168,11 +209,14 @@ def retrain_flow(overrides: list[str] | None = None, max_fd_video_worsening: flo
     overrides = [f"train.seed={new_seed()}"] if overrides is None else list(overrides)
     name = experiment_name or f"retrain-{flow_run.name}"
     check_dvc_free(root)
+    workspace = workspace_metric(root)  # before the run: the state the experiment starts from
     run_experiment(root, name, overrides)
-    baseline, new = metric_change(root, name)
-    verdict = judge(baseline, new, max_fd_video_worsening)
+    head, new = metric_change(root, name)
+    baseline, against = choose_baseline(head, workspace)
+    verdict = judge(baseline, new, max_fd_video_worsening, against, name)
     print(f"retrain: experiment {name} ({' '.join(overrides)}): {verdict}")
-    return {"experiment": name, "overrides": overrides, f"{METRIC}_baseline": baseline, METRIC: new}
+    return {"experiment": name, "overrides": overrides, f"{METRIC}_baseline": baseline,
+            f"{METRIC}_baseline_from": against, METRIC: new}
 
 
 if __name__ == "__main__":

@@ -26,8 +26,21 @@ def test_a_worsening_beyond_the_margin_fails_with_the_numbers():
         retrain.judge(100.0, 111.0, 0.10)
 
 
-def test_a_baseline_without_metrics_passes_with_a_note():
-    assert "no fd_video to compare with" in retrain.judge(None, 5.0, 0.10)
+def test_the_verdict_names_the_baseline_it_used():
+    assert "vs HEAD;" in retrain.judge(100.0, 105.0, 0.10)
+    workspace = "the workspace's reports/metrics.json"
+    assert f"+5.0% vs {workspace};" in retrain.judge(100.0, 105.0, 0.10, workspace, "retrain-x")
+
+
+def test_a_missing_baseline_is_refused_with_what_to_do():
+    with pytest.raises(retrain.NoBaselineError) as caught:
+        retrain.judge(None, 5.0, 0.10, None, "retrain-x")
+    message = str(caught.value)
+    assert message.startswith("no baseline to judge the experiment against")
+    assert "The experiment retrain-x (fd_video = 5) is kept: `dvc exp apply retrain-x` adopts it" in message
+    assert "run `dvc repro` in the repository" in message
+    assert "commit dvc.lock and reports/metrics.json" in message
+    assert "passing" not in message
 
 
 def test_an_experiment_without_metrics_fails():
