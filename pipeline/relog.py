@@ -10,7 +10,7 @@ import time
 import pandas as pd
 
 from pipeline.common import load_params, workspace
-from pipeline.stage import USER_ERRORS
+from videogan.errors import UserError
 from pipeline.tracking import RUN_ID_KEY, log_generator_model, use_store
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch
@@ -62,6 +62,6 @@ def relog() -> list[str]:
 if __name__ == "__main__":
     try:
         print("relog: sent " + ", ".join(relog()))
-    except USER_ERRORS as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -20,23 +20,9 @@ from prefect import flow
 from prefect.states import Failed
 
 from pipeline.common import answers, load_params
-from videogan.config import ConfigError
-from videogan.data.archive import ArchiveError
-from videogan.data.download import DownloadError
-from videogan.data.errors import SourceError
-from videogan.data.store import StoreError
-from videogan.metrics.artifact import EvaluatorError
-from videogan.render import RenderError
-from videogan.training.checkpoint import CheckpointError
-from videogan.training.health import TrainingDiverged
+from videogan.errors import ServiceUnreachable, UserError
 
-
-class ServiceUnreachable(RuntimeError):
-    """A tracking or orchestration server named by the environment does not answer."""
-
-
-USER_ERRORS = (ConfigError, SourceError, StoreError, ArchiveError, DownloadError, CheckpointError,
-               EvaluatorError, RenderError, TrainingDiverged, ServiceUnreachable)
+__all__ = ["ServiceUnreachable", "run_stage", "stage_flow"]
 
 
 class _Outcome:
@@ -53,7 +39,7 @@ def stage_flow(name: str) -> Callable:
             _Outcome.finished, _Outcome.user_error = False, None
             try:
                 result = body(*args, **kwargs)
-            except USER_ERRORS as exc:
+            except UserError as exc:
                 logging.getLogger("prefect.flow_runs").debug("user error in stage %s", name, exc_info=True)
                 _Outcome.user_error = str(exc)
                 return Failed(message=str(exc))

@@ -15,10 +15,9 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
+from pipeline.common import answers, repo_root, tracking_uri
 from videogan.config import Config, flatten, to_dict
 from videogan.training.callbacks import Callback
-
-from pipeline.common import answers, repo_root, tracking_uri
 
 RUN_ID_KEY = "mlflow_run_id"
 
@@ -34,7 +33,7 @@ def use_store(config: Config):
     before any work, with the line to act on."""
     import mlflow
 
-    from pipeline.stage import ServiceUnreachable
+    from videogan.errors import ServiceUnreachable
 
     chosen_by_user = bool(os.environ.get("MLFLOW_TRACKING_URI"))  # read first: set_tracking_uri sets it
     uri = tracking_uri()
@@ -114,6 +113,14 @@ class MlflowCallback(Callback):
         self.recorder.send("the generator model", lambda: log_generator_model(self.mlflow, checkpoint, self.run_id))
         self.recorder.send("the run's end", lambda: self.client.set_terminated(self.run_id))
         self.recorder.finish(relog_hint="python -m pipeline.relog")
+
+    def on_train_stop(self, error: BaseException) -> None:
+        """KILLED for a signal (a resumed run continues this MLflow run), FAILED for an error."""
+        from videogan.training.interrupt import TrainingInterrupted
+
+        status = "KILLED" if isinstance(error, (TrainingInterrupted, KeyboardInterrupt)) else "FAILED"
+        if self.run_id:
+            self.recorder.send("the run's end", lambda: self.client.set_terminated(self.run_id, status=status))
 
 
 class TrackingRecorder:

@@ -1,6 +1,7 @@
 """The `videogan` console script end to end: preprocess, train (killed and resumed), sample."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -91,3 +92,27 @@ def test_sample_refuses_a_damaged_checkpoint(tmp_path):
     done = run(["sample", "--checkpoint", str(bad), "--out", str(tmp_path / "x.gif")], tmp_path)
     assert done.returncode == 1 and "unreadable" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "x.gif").exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_finishes_the_step_saves_a_resume_state_and_says_how_to_resume(store, sig):
+    write_params(store, iterations=400, resume_every=1000, log_every=1)  # only the signal writes a resume state
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(CLI + ["train", "--no-tensorboard"], cwd=store, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    log = store / "reports/train_log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err
+    said = re.search(r"training stopped by (SIG\w+) at step (\d+); its resume state is (\S+): run the same "
+                     r"command again to resume", err)
+    assert said and said[1] == sig.name, err
+    step, resume_state = int(said[2]), store / said[3]
+    assert resume_state.exists() and not list(store.rglob("*.tmp"))
+    write_params(store, iterations=step + 2, resume_every=1000, log_every=1)
+    done = run(["train", "--no-tensorboard"], store)
+    assert done.returncode == 0 and f"resuming from step {step}" in done.stdout + done.stderr, done.stderr

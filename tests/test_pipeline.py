@@ -94,6 +94,22 @@ def test_editing_a_train_param_reruns_only_train_evaluate_render(pipeline_repo):
     assert len(runs(pipeline_repo)) == 2
 
 
+def test_lowering_iterations_after_a_finished_run_is_refused_and_keeps_it(pipeline_repo):
+    models = pipeline_repo / "models"
+    kept = {p: p.read_bytes() for p in [*models.rglob("*.pt"), *pipeline_repo.glob(".videogan/resume/*.pt")]}
+    set_params(pipeline_repo, {"train": {"iterations": 3}})
+    done = sh(pipeline_repo, "dvc", "repro", check=False)
+    set_params(pipeline_repo, {"train": {"iterations": 6}})
+    said = done.stdout + done.stderr
+    errors = [line for line in said.splitlines() if line.startswith("error: ")]
+    assert done.returncode != 0 and len(errors) == 1, said
+    assert "a finished run of this config is at step 6" in errors[0] and "train.iterations=3" in errors[0]
+    assert "Traceback" not in said
+    assert {p: p.read_bytes() for p in kept} == kept  # checkpoint, snapshots and resume state, untouched
+    assert sorted(models.rglob("*.pt")) == sorted(p for p in kept if models in p.parents)
+    assert "Running stage" not in sh(pipeline_repo, "dvc", "repro").stdout  # back at 6: nothing to redo
+
+
 def logged_steps(repo):
     return [json.loads(line)["step"] for line in (repo / "reports/train_log.jsonl").read_text().splitlines()]
 

@@ -74,6 +74,17 @@ def test_a_finished_run_with_the_same_config_starts_fresh(tmp_path, squares):
     assert again.resumed_from is None
 
 
+def test_fewer_iterations_after_a_finished_run_are_refused_and_the_run_is_kept(tmp_path, squares):
+    train(tmp_path, squares, tiny_config(train={"iterations": 10}))
+    kept = {p: p.read_bytes() for p in tmp_path.rglob("*.pt")}
+    assert len([p for p in kept if p.parent.name == "snapshots"]) == 3  # steps 0, 5, 10
+    with pytest.raises(CheckpointError, match=r"a finished run of this config is at step 10 .*"
+                                              r"train.iterations=5 would replace it.* set train.iterations to 10 "
+                                              r"or more .* to replace it, delete "):
+        train(tmp_path, squares, tiny_config(train={"iterations": 5}))
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*.pt")} == kept
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
 def test_a_damaged_resume_state_is_a_clear_error(tmp_path, squares, damage):
     cfg = tiny_config()

@@ -18,12 +18,9 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from videogan.data.config import DataConfig
+from videogan.errors import ConfigError  # noqa: F401  (raised here; also importable from here)
 from videogan.metrics.config import EvaluateConfig, EvaluatorConfig
 from videogan.strict import Strict
-
-
-class ConfigError(ValueError):
-    """A params file or override that cannot be used, with the key path that is wrong."""
 
 
 # --------------------------------------------------------------------- model

@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from videogan.config import ConfigError
+from videogan.errors import ConfigError
 
 
 def local_rank() -> int:

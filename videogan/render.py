@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +19,11 @@ import torch
 from PIL import GifImagePlugin, Image
 
 from videogan.data.batches import to_clips
+from videogan.errors import RenderError  # noqa: F401  (raised here; also importable from here)
+from videogan.files import write_atomic
 from videogan.sampling import fixed_noise, render_noise
 
 GREY_PALETTE = bytes(v for level in range(256) for v in (level, level, level))
-
-
-class RenderError(ValueError):
-    """Input that cannot be rendered (a damaged training log), with where it is wrong."""
 
 
 def video_grid(videos: torch.Tensor | np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
@@ -84,23 +80,9 @@ def gif_bytes(frames: np.ndarray, fps: int = 8) -> bytes:
     return out.getvalue()
 
 
-def _write_atomic(data: bytes, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_gif(frames: np.ndarray, path: str | Path, fps: int = 8) -> Path:
     """Frames (T, H, W, C) uint8 -> an endlessly looping GIF with exactly T frames, written atomically."""
-    return _write_atomic(gif_bytes(frames, fps), path)
+    return write_atomic(gif_bytes(frames, fps), path)
 
 
 # ------------------------------------------------------------------ generator renders
@@ -154,7 +136,7 @@ def plot_training_curves(log: str | Path, path: str | Path) -> Path:
         axis.tick_params(labelsize=7)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
-    return _write_atomic(buffer.getvalue(), path)
+    return write_atomic(buffer.getvalue(), path)
 
 
 # ------------------------------------------------------------------ videogan render

@@ -15,9 +15,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-
-class ArchiveError(RuntimeError):
-    """An archive that cannot be extracted safely."""
+from videogan.errors import ArchiveError  # noqa: F401  (raised here; also importable from here)
 
 
 def extract(archive: str | Path, target: str | Path) -> Path:

@@ -18,7 +18,8 @@ OUT = Annotated[Path, typer.Option("--out", help="folder of the clip store")]
 
 
 def _load(params: Path, overrides: list[str] | None):
-    from videogan.config import ConfigError, load_config
+    from videogan.config import load_config
+    from videogan.errors import ConfigError
 
     try:
         return load_config(params, overrides or [])
@@ -28,13 +29,13 @@ def _load(params: Path, overrides: list[str] | None):
 
 def download(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW = Path("data/raw")) -> None:
     """Fetch the published file data.dataset needs (nothing for the generated sources)."""
-    from videogan.data.archive import ArchiveError
-    from videogan.data.download import DownloadError, download_dataset
+    from videogan.data.download import download_dataset
+    from videogan.errors import UserError
 
     config = _load(params, set_)
     try:
         got = download_dataset(config.data, raw)
-    except (DownloadError, ArchiveError) as exc:
+    except UserError as exc:
         fail(str(exc))
     typer.echo(f"{config.data.dataset}: " + (f"ready at {got}" if got else "nothing to download"))
 
@@ -42,14 +43,14 @@ def download(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW = 
 def preprocess(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW = Path("data/raw"),
                out: OUT = Path("data/processed")) -> None:
     """Build the clip store ({train,val,test}.npy, labels, meta.json) from data.dataset."""
-    from videogan.data.errors import SourceError
     from videogan.data.preprocess import prepare
+    from videogan.errors import UserError
 
     config = _load(params, set_)
     started = time.perf_counter()
     try:
         meta = prepare(config, raw, out)
-    except SourceError as exc:
+    except UserError as exc:
         fail(str(exc))
     sizes = json.dumps(meta["sizes"])
     typer.echo(f"{meta['source']}: clip store at {out}, clips {sizes}, shape {meta['shapes']['train'][1:]}, "

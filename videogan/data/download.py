@@ -18,17 +18,10 @@ from tqdm import tqdm
 
 from videogan.data.archive import extract
 from videogan.data.config import PACMAN_DRIVE_URL, DataConfig, download_name
+from videogan.errors import DownloadError, OfflineError  # noqa: F401  (raised here; also importable from here)
 
 CHUNK = 1 << 16  # what a dropped connection can lose
 OFFLINE_ALTERNATIVE = "or use data.dataset=moving_mnist_generated, which needs no network"
-
-
-class DownloadError(RuntimeError):
-    """A published file that could not be fetched or failed its checksum."""
-
-
-class OfflineError(DownloadError):
-    """The file's host cannot be reached at all."""
 
 
 class _RetryableStatus(Exception):

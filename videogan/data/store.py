@@ -15,13 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from videogan.errors import StoreError  # noqa: F401  (raised here; also importable from here)
+
 SPLITS = ("train", "val", "test")
 FORMAT = 1
 REBUILD = "rebuild it with `videogan preprocess` (or `dvc repro preprocess`)"
-
-
-class StoreError(RuntimeError):
-    """A clip store that is missing, truncated or disagrees with its meta.json."""
 
 
 def write_store(out_dir: str | Path, splits: dict[str, np.ndarray],

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from videogan.errors import EvaluatorError  # noqa: F401  (raised here; also importable from here)
 from videogan.metrics import fit, network, tasks
 from videogan.metrics.config import EvaluatorConfig
 from videogan.metrics.network import Architecture, Evaluator
@@ -24,10 +25,6 @@ from videogan.training.checkpoint import save_atomic
 KIND = "evaluator"
 FORMAT = 1
 _CODE = (network, tasks, fit)
-
-
-class EvaluatorError(RuntimeError):
-    """An evaluator file that cannot be used, with what to do about it."""
 
 
 def code_digest() -> str:

@@ -23,15 +23,11 @@ SNAPSHOTS = Annotated[Path, typer.Option("--snapshots", help="folder of step_NNN
 @contextmanager
 def _user_errors():
     """Print errors a user can act on as one line, and exit 1."""
-    from videogan.config import ConfigError
-    from videogan.data.store import StoreError
-    from videogan.metrics.artifact import EvaluatorError
-    from videogan.render import RenderError
-    from videogan.training.checkpoint import CheckpointError
+    from videogan.errors import UserError
 
     try:
         yield
-    except (ConfigError, StoreError, EvaluatorError, CheckpointError, RenderError, FileNotFoundError) as exc:
+    except (UserError, FileNotFoundError) as exc:
         fail(str(exc))
 
 

@@ -8,14 +8,13 @@ way (`<name>_ref`), so both numbers carry the same finite-sample bias.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from videogan.config import ConfigError
+from videogan.files import write_atomic
 from videogan.metrics.config import EvaluateConfig
 from videogan.metrics.features import Features, extract
 from videogan.metrics.network import Evaluator
@@ -99,16 +98,5 @@ class Scorer:
 
 
 def write_metrics(metrics: dict[str, float], path: str | Path) -> Path:
-    """Flat name -> number JSON, written to a temp file then renamed over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(metrics, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Flat name -> number JSON, written atomically."""
+    return write_atomic((json.dumps(metrics, indent=2) + "\n").encode(), path)

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from videogan.files import write_atomic
+
 
 class Callback:
     def on_train_start(self, info: dict[str, Any]) -> None:
@@ -24,6 +26,9 @@ class Callback:
     def on_snapshot(self, step: int, path: Path) -> None: ...
 
     def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None: ...
+
+    def on_train_stop(self, error: BaseException) -> None:
+        """Training ended early by `error` (a signal, a full disk, a diverged loss...), after on_train_start."""
 
 
 class JsonlLog(Callback):
@@ -43,9 +48,7 @@ class JsonlLog(Callback):
                         kept.append(line)
                 except (ValueError, KeyError):
                     break  # a line cut by a kill ends the readable part
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        tmp.replace(self.path)
+        write_atomic("".join(line + "\n" for line in kept).encode(), self.path)
 
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
         with self.path.open("a") as f:
@@ -53,11 +56,17 @@ class JsonlLog(Callback):
 
 
 class TensorBoardLog(Callback):
+    """Scalars and videos; its event file is created when training starts, so a run refused before
+    that (a config error, a finished run it would replace) leaves the log folder as it was."""
+
     def __init__(self, log_dir: str | Path, fps: int = 8):
+        self.log_dir, self.fps = Path(log_dir), fps
+        self.writer = None
+
+    def on_train_start(self, info: dict[str, Any]) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(log_dir))
-        self.fps = fps
+        self.writer = SummaryWriter(str(self.log_dir))
 
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
         for name, value in metrics.items():
@@ -72,6 +81,9 @@ class TensorBoardLog(Callback):
 
     def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None:
         self.writer.flush()
+        self.writer.close()
+
+    def on_train_stop(self, error: BaseException) -> None:
         self.writer.close()
 
 
@@ -93,3 +105,6 @@ class ProgressBar(Callback):
     def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None:
         if self.bar is not None:
             self.bar.close()
+
+    def on_train_stop(self, error: BaseException) -> None:
+        self.on_train_end(Path(), {})  # the bar's line ends, so the error that follows has its own

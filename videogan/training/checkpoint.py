@@ -9,37 +9,22 @@ Three kinds share one layout (a dict with `kind`, `format`, `config`, `step`):
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from videogan.errors import CheckpointError  # noqa: F401  (raised here; also importable from here)
+from videogan.files import write_atomic
+
 FORMAT = 1
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used, with what is wrong and what to do."""
-
-
 def save_atomic(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temp file in the same folder, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """torch.save into memory, then written atomically (videogan.files): a full disk costs nothing."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(buffer.getbuffer(), path)
 
 
 def load(path: str | Path, kinds: tuple[str, ...] = ("full", "generator")) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from videogan.config import ConfigError, load_config
+from videogan.config import load_config
 from videogan.console import fail
-from videogan.training.checkpoint import CheckpointError
+from videogan.errors import TrainingInterrupted, UserError
 
 Params = Annotated[Path, typer.Option("--params", help="params file (missing keys take the full-size defaults)")]
 Overrides = Annotated[Optional[list[str]], typer.Option("--set", help="override a key: --set train.iterations=50")]
@@ -29,7 +29,10 @@ def train(
     try:
         config = load_config(params, overrides)
         result = train_from_store(config, store, root, resume_from=resume, tensorboard=tensorboard)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError, RuntimeError) as exc:
+    except TrainingInterrupted as exc:
+        typer.secho(str(exc), err=True, fg=typer.colors.YELLOW)
+        raise typer.Exit(exc.exit_code) from None
+    except (UserError, FileNotFoundError) as exc:
         fail(str(exc))
     typer.echo(f"trained to step {result.step}; full checkpoint: {result.checkpoint}")
 
@@ -51,7 +54,7 @@ def sample(
         fail("--n must be at least 1")
     try:
         generator, _, step = load_generator(checkpoint)
-    except (CheckpointError, ConfigError) as exc:
+    except UserError as exc:
         fail(str(exc))
     clips = sample_clips(generator, n, seed)
     if out.suffix == ".npy":

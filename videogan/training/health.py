@@ -13,11 +13,9 @@ from pathlib import Path
 
 import torch
 
+from videogan.errors import TrainingDiverged  # noqa: F401  (raised here; also importable from here)
+
 NETWORKS = ("critic", "generator")
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite."""
 
 
 class FiniteGuard:

@@ -25,19 +25,28 @@ from pathlib import Path
 import torch
 
 from videogan.config import Config, training_hash
+from videogan.devices import resolve_device
+from videogan.errors import ConfigError
 from videogan.training import checkpoint
 from videogan.training.callbacks import Callback
-from videogan.devices import resolve_device
 from videogan.training.distributed import Rank, all_ranks_mean, average_gradients, broadcast_parameters, init_from_env
 from videogan.training.ema import update_average, warmed_up_decay
 from videogan.training.health import FiniteGuard, TrainingDiverged
+from videogan.training.interrupt import StopRequest, TrainingInterrupted
 from videogan.training.optim import clip_gradients, grad_norm
 from videogan.training.schedule import instance_noise_sigma, run_until, scheduled_critic_steps
 from videogan.training.state import GROUPS, TrainingState
-from videogan.training.steps import (CriticInputs, Networks, StepSetup, critic_step_loss, draw,
-                                     generator_step_loss, step_generator)
+from videogan.training.steps import (
+    CriticInputs,
+    Networks,
+    StepSetup,
+    critic_step_loss,
+    draw,
+    generator_step_loss,
+    step_generator,
+)
 
-__all__ = ["OutputPaths", "TrainResult", "Trainer", "TrainingDiverged"]
+__all__ = ["OutputPaths", "TrainResult", "Trainer", "TrainingDiverged", "TrainingInterrupted"]
 
 
 @dataclass(frozen=True)
@@ -75,8 +84,8 @@ class Trainer:
         self.rank = rank or init_from_env(self.device)
         self.say = say if self.rank.is_main else (lambda *_: None)
         if config.train.batch_size % self.rank.world:
-            raise ValueError(f"train.batch_size {config.train.batch_size} must divide by the "
-                             f"{self.rank.world} processes")
+            raise ConfigError(f"train.batch_size {config.train.batch_size} must divide by the "
+                              f"{self.rank.world} processes")
         if self.device.type == "cuda" and config.train.tf32:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.state = TrainingState.fresh(config, self.device)
@@ -117,9 +126,15 @@ class Trainer:
             self.say(f"starting fresh: no resume state for this config ({self.resume_path})")
             return None
         state = checkpoint.load(self.resume_path, kinds=("full",))
-        if state["step"] >= iterations:
+        if state["step"] > iterations:
+            raise checkpoint.CheckpointError(
+                f"a finished run of this config is at step {state['step']} ({self.resume_path}, with its "
+                f"snapshots in {self.paths.snapshots}); train.iterations={iterations} would replace it with a "
+                f"shorter run. To keep it, set train.iterations to {state['step']} or more (it resumes); "
+                f"to replace it, delete {self.resume_path} and rerun")
+        if state["step"] == iterations:
             self.say(f"starting fresh: the resume state is at step {state['step']}, "
-                     f"not below train.iterations={iterations}")
+                     f"train.iterations={iterations}: a rerun of a finished run")
             return None
         self.state.restore(state, self.resume_path, same_config=True)
         self.say(f"resuming from step {state['step']} ({self.resume_path})")
@@ -267,6 +282,13 @@ class Trainer:
         c = self.state.counters
         return (c.batches + c.generator_steps) * self.config.train.batch_size
 
+    def _stop_for(self, signum: int) -> None:
+        """Save the resume state of the step just finished, then raise TrainingInterrupted."""
+        self._check_health()
+        if self.rank.is_main:
+            checkpoint.save_atomic(self.state.full_state(self.hash), self.resume_path)
+        raise TrainingInterrupted(signum, self.state.counters.step, self.resume_path)
+
     # ------------------------------------------------------------------- run
     def fit(self) -> TrainResult:
         resumed = self._restore()
@@ -277,7 +299,18 @@ class Trainer:
         self._emit("on_train_start", {
             "config": self.config, "start_step": counters.step, "iterations": train.iterations,
             "resumed": resumed is not None, "training_hash": self.hash, "extra": self.state.extra})
-        if resumed is None and self.rank.is_main:
+        try:
+            metrics = self._train(fresh=resumed is None)
+        except BaseException as exc:
+            self._emit("on_train_stop", exc)
+            raise
+        self._emit("on_train_end", self.paths.checkpoint, metrics)
+        return TrainResult(counters.step, self.paths.checkpoint, resumed, metrics)
+
+    def _train(self, fresh: bool) -> dict[str, float]:
+        """From the restored step to train.iterations; the final checkpoint; the last logged metrics."""
+        counters, train = self.state.counters, self.config.train
+        if fresh and self.rank.is_main:
             for stale in self.paths.snapshots.glob("step_*.pt"):  # from an earlier run of another config
                 stale.unlink()
             self._save_snapshot()
@@ -285,21 +318,24 @@ class Trainer:
         stream = self.batches.stream(start=counters.batches, device=self.device)
         metrics: dict[str, float] = {}
         tick, done_at_tick, videos_at_tick = time.perf_counter(), counters.step, self._videos_seen()
-        while counters.step < train.iterations:
-            want_log = (counters.step + 1) % train.log_every == 0 or counters.step + 1 == train.iterations
-            logged = self._iteration(stream, want_log)
-            if want_log:
-                self._check_health()
-                elapsed = time.perf_counter() - tick
-                metrics = {**logged, "it_per_s": (counters.step - done_at_tick) / elapsed,
-                           "videos_per_s": (self._videos_seen() - videos_at_tick) / elapsed}
-                self._emit("on_log", counters.step, metrics)
-                tick, done_at_tick, videos_at_tick = time.perf_counter(), counters.step, self._videos_seen()
-            self._periodic_outputs()
+        # Under torchrun every rank would have to agree on when to stop: signals act as usual there.
+        with StopRequest().listening(enabled=not self.rank.distributed) as stop:
+            while counters.step < train.iterations and stop.signum is None:
+                want_log = (counters.step + 1) % train.log_every == 0 or counters.step + 1 == train.iterations
+                logged = self._iteration(stream, want_log)
+                if want_log:
+                    self._check_health()
+                    elapsed = time.perf_counter() - tick
+                    metrics = {**logged, "it_per_s": (counters.step - done_at_tick) / elapsed,
+                               "videos_per_s": (self._videos_seen() - videos_at_tick) / elapsed}
+                    self._emit("on_log", counters.step, metrics)
+                    tick, done_at_tick, videos_at_tick = time.perf_counter(), counters.step, self._videos_seen()
+                self._periodic_outputs()
+            if stop.signum is not None:
+                self._stop_for(stop.signum)
         self._check_health()
         if self.rank.is_main:
             full = self.state.full_state(self.hash)
             checkpoint.save_atomic(full, self.paths.checkpoint)
             checkpoint.save_atomic(full, self.resume_path)
-        self._emit("on_train_end", self.paths.checkpoint, metrics)
-        return TrainResult(counters.step, self.paths.checkpoint, resumed, metrics)
+        return metrics
