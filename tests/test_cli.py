@@ -116,3 +116,14 @@ def test_a_signal_finishes_the_step_saves_a_resume_state_and_says_how_to_resume(
     write_params(store, iterations=step + 2, resume_every=1000, log_every=1)
     done = run(["train", "--no-tensorboard"], store)
     assert done.returncode == 0 and f"resuming from step {step}" in done.stdout + done.stderr, done.stderr
+
+
+@pytest.mark.e2e
+def test_a_store_edited_after_preprocess_is_refused_naming_the_file(store):
+    train = store / "data/processed/train.npy"
+    clips = np.load(train)
+    np.save(train, np.full_like(clips, 255))  # same shape, meta.json untouched
+    done = run(["train", "--no-tensorboard"], store)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "error: data/processed/train.npy was changed after the store was written" in done.stderr
+    assert "videogan preprocess" in done.stderr and not (store / "models").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 
 import numpy as np
@@ -84,8 +85,41 @@ def test_changed_content_fails_the_digest(store):
     changed[0, 0, 0, 0, 0] ^= 1
     np.save(path / "train.npy", changed)
     open_split(path, "train")  # shape still agrees: only the digest notices
-    with pytest.raises(StoreError, match="digest"):
+    with pytest.raises(StoreError, match=rf"{path / 'train.npy'} was changed after the store was written.*"
+                                         r"videogan preprocess"):
         verify_store(path)
+
+
+def test_a_store_written_before_file_digests_is_checked_by_its_content_digest(store):
+    path, splits, meta = store
+    (path / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "files"}))
+    verify_store(path)
+    np.save(path / "val.npy", splits["val"] ^ 1)
+    with pytest.raises(StoreError, match="does not match the digest in meta.json"):
+        verify_store(path)
+
+
+@pytest.mark.parametrize("edit, named", [
+    (lambda m: m.pop("shapes"), "malformed at `shapes` (field required)"),
+    (lambda m: m.update(shapes=None), "malformed at `shapes`"),
+    (lambda m: m.update(sizes=[1, 2, 3]), "malformed at `sizes`"),
+    (lambda m: m.pop("digest"), "malformed at `digest`"),
+    (lambda m: m["shapes"].update(extra=[1, 8, 16, 16, 1]), "must be among ['train', 'val', 'test']"),
+    (lambda m: m.clear(), "not a clip store's meta.json"),
+])
+def test_an_edited_meta_json_is_one_error_naming_the_key(store, edit, named):
+    path, _, meta = store
+    edit(meta)
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match=re.escape(named)):
+        read_meta(path)
+
+
+def test_a_meta_json_that_is_a_list_is_refused(store):
+    path, _, _ = store
+    (path / "meta.json").write_text("[1, 2]")
+    with pytest.raises(StoreError, match="not a clip store's meta.json"):
+        read_meta(path)
 
 
 def test_rewrite_replaces_the_store_and_drops_stale_labels(store):

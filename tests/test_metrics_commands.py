@@ -170,3 +170,16 @@ def test_cuda_on_a_machine_without_it_is_one_line_naming_the_key(project, tmp_pa
     result = run(command, *paths(project, "params", "store"), "--set", f"{key}=cuda", *out.get(command, []))
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"error: {key} is 'cuda' but no CUDA device is visible"), result.output
+
+
+def test_evaluate_refuses_a_store_edited_after_preprocess(fitted_project, tmp_path):
+    import shutil
+
+    edited = tmp_path / "store"
+    shutil.copytree(fitted_project / "data/processed", edited)
+    test = np.load(edited / "test.npy")
+    np.save(edited / "test.npy", np.full_like(test, 255))
+    result = run("evaluate", *paths(fitted_project, "params", "evaluator", "checkpoint", "snapshots"),
+                 "--store", str(edited), "--out", str(tmp_path / "m.json"))
+    assert result.exit_code == 1 and "test.npy was changed after the store was written" in result.output
+    assert not (tmp_path / "m.json").exists()

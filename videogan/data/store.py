@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from videogan.errors import StoreError  # noqa: F401  (raised here; also importable from here)
 
@@ -38,11 +39,12 @@ def write_store(out_dir: str | Path, splits: dict[str, np.ndarray],
             "digest": content_digest(splits, labels)}
     writers = {f"{s}.npy": (lambda f, a=a: np.save(f, a)) for s, a in splits.items()}
     writers.update({f"{s}_labels.npz": (lambda f, lab=lab: np.savez(f, **lab)) for s, lab in labels.items()})
-    writers["meta.json"] = lambda f: f.write(json.dumps(meta, indent=2).encode())
     staged: dict[str, str] = {}
     try:
         for name, write in writers.items():
             staged[name] = _stage(out, write)
+        meta["files"] = {name: file_digest(tmp) for name, tmp in staged.items()}  # what verify_store checks
+        staged["meta.json"] = _stage(out, lambda f: f.write(json.dumps(meta, indent=2).encode()))
         _swap_in(out, staged)
     finally:
         for tmp in staged.values():
@@ -102,6 +104,23 @@ def content_digest(splits: dict[str, np.ndarray], labels: dict[str, dict[str, np
     return h.hexdigest()[:32]
 
 
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes, streamed."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:32]
+
+
+class _Meta(BaseModel):
+    """What readers rely on in meta.json; other keys (source, source_info...) pass through."""
+    model_config = ConfigDict(extra="allow")
+    format: int
+    shapes: dict[str, list[int]]
+    sizes: dict[str, int]
+    digest: str
+    labels: dict[str, list[str]] = {}
+    files: dict[str, str] | None = None  # file name -> file_digest; absent in stores written before it
+
+
 def read_meta(store_dir: str | Path) -> dict:
     path = Path(store_dir) / "meta.json"
     if not path.exists():
@@ -110,8 +129,18 @@ def read_meta(store_dir: str | Path) -> dict:
         meta = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise StoreError(f"{path} is not valid JSON ({exc}): {REBUILD}") from None
-    if meta.get("format") != FORMAT or "shapes" not in meta:
-        raise StoreError(f"{path} is from another store format: {REBUILD}")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise StoreError(f"{path} is not a clip store's meta.json (format {FORMAT}): {REBUILD}")
+    try:
+        _Meta.model_validate(meta)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise StoreError(f"{path} is malformed at `{where}` ({error['msg'].lower()}): {REBUILD}") from None
+    unknown = set(meta["shapes"]) - set(SPLITS)
+    if unknown or set(meta["sizes"]) != set(meta["shapes"]):
+        raise StoreError(f"{path} is malformed: its splits {sorted(meta['shapes'])} and sizes {sorted(meta['sizes'])} "
+                         f"must be among {list(SPLITS)} and agree: {REBUILD}")
     return meta
 
 
@@ -156,10 +185,20 @@ def load_labels(store_dir: str | Path, split: str) -> dict[str, np.ndarray] | No
 
 
 def verify_store(store_dir: str | Path) -> dict:
-    """Recompute the content digest (reads everything) and compare it with meta.json; returns meta."""
+    """Check every file of the store against meta.json (reads everything: about 1 s a GB); returns meta.
+    Where training and evaluation open the store, so an edited file is refused, never trained on."""
     meta = read_meta(store_dir)
     splits = {s: open_split(store_dir, s) for s in meta["shapes"]}
-    labels = {s: lab for s in splits if (lab := load_labels(store_dir, s)) is not None}
-    if content_digest(splits, labels) != meta["digest"]:
-        raise StoreError(f"the clip store at {store_dir} does not match the digest in meta.json: {REBUILD}")
+    if meta.get("files") is None:  # written before per-file digests: the content digest, naming no file
+        labels = {s: lab for s in splits if (lab := load_labels(store_dir, s)) is not None}
+        if content_digest(splits, labels) != meta["digest"]:
+            raise StoreError(f"the clip store at {store_dir} does not match the digest in meta.json: {REBUILD}")
+        return meta
+    for name, expected in meta["files"].items():
+        path = Path(store_dir) / name
+        if not path.exists():
+            raise StoreError(f"{path} is missing: {REBUILD}")
+        if file_digest(path) != expected:
+            raise StoreError(f"{path} was changed after the store was written (its sha256 differs from "
+                             f"meta.json's): {REBUILD}")
     return meta

@@ -32,7 +32,7 @@ def fit_from_store(config: Config, store_dir: str | Path, out: str | Path,
                    progress: bool = True) -> dict[str, Any]:
     """Fit on the train split, measure on val, save to `out`; returns {version, accuracy, ...}."""
     store_dir = Path(store_dir)
-    meta = store.read_meta(store_dir)
+    meta = store.verify_store(store_dir)
     train = store.open_split(store_dir, "train")
     val = store.open_split(store_dir, "val")
     digit = (meta.get("source_info") or {}).get("digit_size") or digit_size(train.shape[2])
@@ -47,7 +47,7 @@ def build_scorer(config: Config, store_dir: str | Path, evaluator_path: str | Pa
                  progress: bool = True) -> tuple[Scorer, dict[str, Any]]:
     """A scorer on the test split's real halves, with the (version-checked) evaluator."""
     store_dir = Path(store_dir)
-    meta = store.read_meta(store_dir)
+    meta = store.verify_store(store_dir)
     evaluator, info = load_evaluator(evaluator_path)
     check_version(info, meta["digest"], config.evaluator, evaluator_path)
     test = store.open_split(store_dir, "test")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from videogan.config import Config
 from videogan.data.batches import open_training_batches
-from videogan.data.store import read_meta
+from videogan.data.store import verify_store
 from videogan.training.callbacks import Callback, JsonlLog, ProgressBar, TensorBoardLog
 from videogan.training.loop import OutputPaths, Trainer, TrainResult
 
@@ -15,7 +15,7 @@ from videogan.training.loop import OutputPaths, Trainer, TrainResult
 def train_from_store(config: Config, store: str | Path, root: str | Path = ".", resume_from=None,
                      tensorboard: bool = True, callbacks: list[Callback] = ()) -> TrainResult:
     paths = OutputPaths.under(root)
-    meta = read_meta(store)
+    meta = verify_store(store)  # an edited store is refused, not trained on under its old digest
     batches = open_training_batches(config, store, config.train.batch_size, config.train.seed,
                                     config.train.num_workers)
     own: list[Callback] = [JsonlLog(paths.log), ProgressBar()]
