@@ -77,6 +77,23 @@ def check_prefect_api() -> None:
                                  "a local ephemeral API")
 
 
+def start_local_api() -> None:
+    """Without PREFECT_API_URL, start Prefect's local API before the flow (the flow's client then finds it
+    running), so that a start slower than PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS is one line."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+    try:
+        SubprocessASGIServer().start()
+    except RuntimeError as exc:
+        fail(f"Prefect's local API did not answer within {PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()} s "
+             f"({str(exc).splitlines()[0][:200]}); the machine may be busy: raise "
+             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start a server (`make services`) and set "
+             "PREFECT_API_URL")
+
+
 def server_went_away(exc: BaseException) -> bool:
     import httpx
 
@@ -102,6 +119,7 @@ def run_stage(stage: Callable) -> None:
     except ServiceUnreachable as exc:
         fail(str(exc))
     quiet_prefect_console()
+    start_local_api()
     try:
         state = stage(return_state=True)
     except Exception as exc:
