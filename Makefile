@@ -22,8 +22,9 @@ run: setup
 	$(if $(PROFILE),cp profiles/$(PROFILE).yaml params.yaml)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
+# Two pytest-xdist workers, each taking whole groups of tests (tests/conftest.py); the 15 slowest tests are listed at the end.
 test: setup browser
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest --durations=15
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --durations=15
 
 # Debian's chromium for the MLflow UI test; without root (or apt) only that test is skipped.
 browser:

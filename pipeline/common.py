@@ -25,9 +25,8 @@ QUIET_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
     "PREFECT_CLIENT_MAX_RETRIES": "2",
-    # Without PREFECT_API_URL each stage starts Prefect's local API (2.5 s idle, 5.5 s on a new home on a
-    # 2-core AVX-512 EPYC; several times that on a slower or busy machine). Prefect waits 20 s for it by
-    # default, and a busy 2-core machine went past that: wait up to 2 minutes instead.
+    # How long a stage waits for the local Prefect API to start (pipeline/local_api.py; Prefect's own
+    # default, 20 s, is what a busy 2-core machine went past).
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 

@@ -17,9 +17,11 @@ import traceback
 from collections.abc import Callable
 
 from prefect import flow
+from prefect.settings import temporary_settings
 from prefect.states import Failed
 
-from pipeline.common import answers, load_params
+from pipeline import local_api
+from pipeline.common import answers, load_params, repo_root
 from videogan.errors import ServiceUnreachable, UserError
 
 __all__ = ["ServiceUnreachable", "run_stage", "stage_flow"]
@@ -77,23 +79,6 @@ def check_prefect_api() -> None:
                                  "a local ephemeral API")
 
 
-def start_local_api() -> None:
-    """Without PREFECT_API_URL, start Prefect's local API before the flow (the flow's client then finds it
-    running), so that a start slower than PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS is one line."""
-    if os.environ.get("PREFECT_API_URL"):
-        return
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
-
-    try:
-        SubprocessASGIServer().start()
-    except RuntimeError as exc:
-        fail(f"Prefect's local API did not answer within {PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()} s "
-             f"({str(exc).splitlines()[0][:200]}); the machine may be busy: raise "
-             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start a server (`make services`) and set "
-             "PREFECT_API_URL")
-
-
 def server_went_away(exc: BaseException) -> bool:
     import httpx
 
@@ -119,9 +104,17 @@ def run_stage(stage: Callable) -> None:
     except ServiceUnreachable as exc:
         fail(str(exc))
     quiet_prefect_console()
-    start_local_api()
+    settings = {}
+    if not os.environ.get("PREFECT_API_URL"):
+        from prefect.settings import PREFECT_API_URL
+
+        try:
+            settings[PREFECT_API_URL] = local_api.attach(repo_root())
+        except local_api.LocalApiError as exc:
+            fail(str(exc))
     try:
-        state = stage(return_state=True)
+        with temporary_settings(settings):  # Prefect read the environment when it was imported
+            state = stage(return_state=True)
     except Exception as exc:
         if not server_went_away(exc):
             raise

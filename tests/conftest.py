@@ -2,10 +2,49 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# `make test` runs two pytest-xdist workers on the 2 cores: one thread each (two when run alone).
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+# The groups `make test`'s two pytest-xdist workers take whole: the modules that share a costly session
+# fixture or cache run in one worker, so it is built once; the others, one group per module (so a
+# module's fixtures are built once too).
+GROUPS = {
+    "team stack": ("test_team_stack", "test_stage_errors"),  # team_stack (+ a pipeline_repo of their own)
+    "pipeline": ("test_pipeline",),  # pipeline_repo
+    "fitted evaluator": ("test_evaluator_fit", "test_metrics_moving_digits", "test_metrics_proofs"),  # fitted()
+}
+# Handed out first, longest first, so that no long group starts last (a free worker takes the next group);
+# "pipeline" before "team stack" as in file order, for a run without xdist (both change pipeline_repo).
+LONGEST_FIRST = ("pipeline", "team stack", "fitted evaluator", "test_step_paths", "test_stage_startup",
+                 "test_pacman_pipeline", "test_learning")
+
+
+def group_of(module: str) -> str:
+    return next((group for group, modules in GROUPS.items() if module in modules), module)
+
+
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(group_of(module_of(item.nodeid)), len(rank)))  # stable within a group
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduling, with GROUPS as the scopes."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(module_of(nodeid))
+
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture

@@ -97,6 +97,12 @@ def covers(dep: str, file: str) -> bool:
     return file == dep or file.startswith(dep + "/")
 
 
+def listing(paths_by_stage: dict[str, list[str]], verb: str) -> str:
+    """The dvc.yaml lines to change, per stage, ready to paste."""
+    return "\n".join(f"  {name}: {verb}\n" + "".join(f"      - {path}\n" for path in paths)
+                     for name, paths in paths_by_stage.items())
+
+
 def test_every_stage_module_exists():
     for name, stage in stages().items():
         assert module_file(stage_module(name, stage)), f"stage {name}: no module for {stage['cmd']!r}"
@@ -110,9 +116,7 @@ def test_stages_depend_on_every_file_they_import():
         uncovered = sorted(file for file in files if not any(covers(dep, file) for dep in deps))
         if uncovered:
             missing[name] = uncovered
-    report = "\n".join(f"  {name}: add\n" + "".join(f"      - {file}\n" for file in files)
-                       for name, files in missing.items())
-    assert not missing, f"dvc.yaml stages import files their deps do not list:\n{report}"
+    assert not missing, f"dvc.yaml stages import files their deps do not list:\n{listing(missing, 'add')}"
 
 
 def test_stages_depend_on_no_code_they_do_not_import():
@@ -122,9 +126,7 @@ def test_stages_depend_on_no_code_they_do_not_import():
         unused = [dep for dep in code_deps(stage) if not any(covers(dep, file) for file in files)]
         if unused:
             stale[name] = unused
-    report = "\n".join(f"  {name}: remove\n" + "".join(f"      - {dep}\n" for dep in deps)
-                       for name, deps in stale.items())
-    assert not stale, f"dvc.yaml stages depend on code they never import:\n{report}"
+    assert not stale, f"dvc.yaml stages depend on code they never import:\n{listing(stale, 'remove')}"
 
 
 def test_the_import_scan_sees_lazy_submodule_and_parent_imports():

@@ -123,7 +123,7 @@ def test_killing_repro_during_train_then_rerunning_resumes(pipeline_repo):
     deadline = time.time() + 300
     while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 8):
         time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)  # dvc, the stage and its Prefect API, at once
+    os.killpg(proc.pid, signal.SIGKILL)  # dvc and the stage at once (the local Prefect API runs on)
     proc.wait(timeout=60)
     stopped_at = logged_steps(pipeline_repo)[-1]
     runs_when_stopped = len(runs(pipeline_repo))

@@ -1,31 +1,35 @@
-"""A stage on a busy machine: Prefect's local API may take long to start, and the stage waits for it."""
+"""Prefect's local API for the stages (pipeline/local_api.py): one for all the stages of a run, waited
+for on a busy machine, gone when no stage uses it."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 from pipeline_support import copy_repo, env_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# Runs in every Python process started with it on PYTHONPATH; only Prefect's local API server (the process
-# Prefect starts with PREFECT__SERVER_EPHEMERAL=1) waits, as it would on a machine many times slower.
+# Runs in every Python process started with it on PYTHONPATH; only the local API's server process
+# (started with PREFECT__SERVER_EPHEMERAL=1) waits, as it would on a machine many times slower.
 SLOW_START = """
 import os, time
 if os.environ.get("PREFECT__SERVER_EPHEMERAL") == "1":
-    time.sleep(float(os.environ["SLOW_PREFECT_START_S"]))
+    time.sleep(float(os.environ.get("SLOW_PREFECT_START_S", "0")))
 """
 BOTH_CORES_BUSY = "import torch\ntorch.set_num_threads(2)\na = torch.randn(1024, 1024)\nwhile True:\n    a @ a\n"
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("startup")
-    (folder / "slow").mkdir()
-    (folder / "slow/sitecustomize.py").write_text(SLOW_START)
-    return copy_repo(folder / "repo")
+@pytest.fixture
+def repo(tmp_path):
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow/sitecustomize.py").write_text(SLOW_START)
+    return copy_repo(tmp_path / "repo")
 
 
 @pytest.fixture
@@ -37,9 +41,33 @@ def busy_machine():
 
 
 def download_stage(repo, **env: str) -> subprocess.CompletedProcess:
-    env = {**env_for(repo), "PYTHONPATH": str(repo.parent / "slow"), **env}
+    env = {**env_for(repo), "PYTHONPATH": str(repo.parent / "slow"), "VIDEOGAN_LOCAL_API_IDLE_S": "3", **env}
     return subprocess.run([sys.executable, "-m", "pipeline.download"], cwd=repo, env=env, capture_output=True,
                           text=True, timeout=300)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_the_stages_share_one_local_api_that_ends_when_none_uses_it(repo):
+    for _ in range(2):
+        done = download_stage(repo)
+        assert done.returncode == 0, done.stdout + done.stderr
+    api = json.loads((repo / ".videogan/prefect-api.json").read_text())
+    request = urllib.request.Request(f"{api['url']}/flow_runs/filter", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        runs = json.loads(response.read())
+    assert [run["state_type"] for run in runs] == ["COMPLETED", "COMPLETED"]  # both stages, on that one API
+    deadline = time.time() + 30
+    while alive(api["pid"]) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not alive(api["pid"]), "the local API outlived its idle time"
 
 
 def test_a_stage_waits_for_a_local_api_slower_than_prefects_20_s_while_both_cores_are_busy(repo, busy_machine):
