@@ -127,6 +127,8 @@ def serve(port: int, idle: float) -> None:
     def stop_when_idle() -> None:
         while not server.should_exit:
             time.sleep(1.0)
+            if not server.started:  # idle time counts from when it can first answer (migrations take a while)
+                last_call[0] = time.monotonic()
             server.should_exit = time.monotonic() - last_call[0] > idle
 
     threading.Thread(target=stop_when_idle, daemon=True).start()
