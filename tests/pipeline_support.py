@@ -90,8 +90,10 @@ class Stack:
         self.folder = folder
 
     def services(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        # A flow run waiting for its deployment's concurrency slot asks again after 3 s, not Prefect's 30 s.
+        env = {**env_for(self.folder), "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "3"}
         done = subprocess.run([sys.executable, "-m", "pipeline.services", *args, "--folder", str(self.folder)],
-                              cwd=REPO, env=env_for(self.folder), capture_output=True, text=True, timeout=600)
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         if check and done.returncode != 0:
             raise AssertionError(f"services {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done

@@ -355,7 +355,7 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
     repo, url = pipeline_repo, team_stack.state["prefect"]["url"]
     # the tiny config again: each retraining is `dvc exp run --temp` of the workspace (train, evaluate, render)
     set_params(repo, {"train": {"iterations": 6, "log_every": 2, "snapshot_every": 3, "resume_every": 2, "seed": 0}})
-    env = {**env_for(repo), **team_stack.env}
+    env = {**env_for(repo), **team_stack.env, "PREFECT_WORKER_QUERY_SECONDS": "2"}  # Prefect's: 10 s
     prefect(repo, env, "--no-prompt", "deploy", "--prefect-file", "prefect.yaml", "-n", "videogan-retrain")
     deployment = api(f"{url}/deployments/name/{DEPLOYMENT}")
     assert deployment["global_concurrency_limit"]["limit"] == 1 and deployment["schedules"][0]["active"]
