@@ -69,3 +69,19 @@ def test_training_on_a_full_disk_stops_with_one_line_and_keeps_the_last_states(s
     assert "MiB free" in errors[0] and "rerun" in errors[0]
     assert all(path.read_bytes() == data for path, data in kept.items())
     assert not list(small_disk.rglob("*.tmp"))
+
+
+def test_a_clip_store_that_does_not_fit_is_one_error_and_the_old_store_stays(small_disk):
+    import numpy as np
+
+    from videogan.data.store import verify_store, write_store
+
+    small = {s: np.full((4, 8, 16, 16, 1), i, np.uint8) for i, s in enumerate(("train", "val", "test"))}
+    write_store(small_disk / "store", small, None, {"source": "test"})
+    big = {s: np.zeros((40, 8, 64, 64, 1), np.uint8) for s in ("train", "val", "test")}  # 3.75 MiB
+    fill(small_disk, 1 << 20)
+    with pytest.raises(NoSpaceError, match=r"no space left to write .*/store: it needs 3.8 MiB .*"
+                                           r"\(the store there is as it was\)"):
+        write_store(small_disk / "store", big, None, {"source": "test"})
+    assert verify_store(small_disk / "store")["shapes"]["train"] == [4, 8, 16, 16, 1]
+    assert not [p.name for p in (small_disk / "store").iterdir() if p.name.startswith(".")]

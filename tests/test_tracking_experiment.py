@@ -50,3 +50,21 @@ def test_other_tracking_errors_still_stop_the_stage(tmp_path, monkeypatch):
     monkeypatch.setattr(mlflow, "create_experiment", refuse)
     with pytest.raises(mlflow.exceptions.MlflowException, match="no permission"):
         use_store(config)
+
+
+@pytest.mark.parametrize("error, status", [("interrupted", "KILLED"), ("diverged", "FAILED")])
+def test_a_training_that_stops_early_ends_its_mlflow_run_killed_or_failed(tmp_path, monkeypatch, error, status):
+    import signal
+
+    from pipeline.tracking import MlflowCallback
+    from videogan.errors import TrainingDiverged, TrainingInterrupted
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    config = config_from_dict({}, "defaults")
+    tracking = MlflowCallback(config, "digest")
+    tracking.on_train_start({"config": config, "start_step": 0, "iterations": 10, "resumed": False,
+                             "training_hash": "0123456789abcdef", "extra": {}})
+    stopped = {"interrupted": TrainingInterrupted(signal.SIGTERM, 3, tmp_path / "resume.pt"),
+               "diverged": TrainingDiverged("the critic loss became nan")}[error]
+    tracking.on_train_stop(stopped)
+    assert tracking.client.get_run(tracking.run_id).info.status == status

@@ -29,10 +29,15 @@ def write_atomic(data: bytes | memoryview, path: str | Path) -> Path:
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise NoSpaceError(_no_space_message(path, len(data))) from None
+        if out_of_space(exc):
+            kept = f"the earlier {path.name} is intact" if path.exists() else f"nothing was written to {path}"
+            raise NoSpaceError(no_space_message(path, len(data), kept)) from None
         raise
     return path
+
+
+def out_of_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def remove_stale_temps(path: Path) -> None:
@@ -41,10 +46,10 @@ def remove_stale_temps(path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _no_space_message(path: Path, needed: int) -> str:
-    free = shutil.disk_usage(path.parent).free
-    kept = f"the earlier {path.name} is intact" if path.exists() else f"nothing was written to {path}"
-    return (f"no space left to write {path}: it needs {_mib(needed)} and its disk has {_mib(free)} free; "
+def no_space_message(target: Path, needed: int, kept: str) -> str:
+    """`target`: the file (or folder) that did not fit; `kept`: what is left as it was."""
+    free = shutil.disk_usage(target if target.is_dir() else target.parent).free
+    return (f"no space left to write {target}: it needs {_mib(needed)} and its disk has {_mib(free)} free; "
             f"free space there and rerun ({kept})")
 
 

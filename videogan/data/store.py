@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from videogan.errors import StoreError  # noqa: F401  (raised here; also importable from here)
+from videogan.errors import NoSpaceError, StoreError  # noqa: F401  (raised here; also importable from here)
+from videogan.files import no_space_message, out_of_space
 
 SPLITS = ("train", "val", "test")
 FORMAT = 1
@@ -37,7 +38,7 @@ def write_store(out_dir: str | Path, splits: dict[str, np.ndarray],
             "sizes": {s: int(len(a)) for s, a in splits.items()},
             "labels": {s: sorted(lab) for s, lab in labels.items()},
             "digest": content_digest(splits, labels)}
-    writers = {f"{s}.npy": (lambda f, a=a: np.save(f, a)) for s, a in splits.items()}
+    writers = {f"{s}.npy": (lambda f, a=a: np.save(_WritesOnly(f), a)) for s, a in splits.items()}
     writers.update({f"{s}_labels.npz": (lambda f, lab=lab: np.savez(f, **lab)) for s, lab in labels.items()})
     staged: dict[str, str] = {}
     try:
@@ -46,10 +47,23 @@ def write_store(out_dir: str | Path, splits: dict[str, np.ndarray],
         meta["files"] = {name: file_digest(tmp) for name, tmp in staged.items()}  # what verify_store checks
         staged["meta.json"] = _stage(out, lambda f: f.write(json.dumps(meta, indent=2).encode()))
         _swap_in(out, staged)
+    except OSError as exc:
+        if not out_of_space(exc):
+            raise
+        needed = sum(a.nbytes for a in splits.values()) + sum(v.nbytes for lab in labels.values() for v in lab.values())
+        raise NoSpaceError(no_space_message(out, needed, "the store there is as it was")) from None
     finally:
         for tmp in staged.values():
             Path(tmp).unlink(missing_ok=True)
     return meta
+
+
+class _WritesOnly:
+    """A file as np.save sees it: `write` only, so it writes in chunks through it and a full disk raises
+    ENOSPC (on a real file it calls `tofile`, whose short write is an OSError without an errno)."""
+
+    def __init__(self, file):
+        self.write = file.write
 
 
 def _swap_in(out: Path, staged: dict[str, str]) -> None:
