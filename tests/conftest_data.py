@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -11,12 +12,13 @@ class FileServer:
     """Serves `files` (path -> bytes) with Range support.
 
     `drop_first` cuts the first response short after that many bytes; `fail_first` answers the first
-    that many requests with HTTP 503.
+    that many requests with HTTP 503; `delay` seconds pass before each answer.
     """
 
     def __init__(self, files: dict[str, bytes], drop_first: int | None = None, ranges: bool = True,
-                 fail_first: int = 0):
+                 fail_first: int = 0, delay: float = 0.0):
         self.files, self.drop_first, self.ranges, self.fail_first = files, drop_first, ranges, fail_first
+        self.delay = delay
         self.requests: list[str | None] = []
         server = self
 
@@ -25,6 +27,7 @@ class FileServer:
                 pass
 
             def do_GET(self):
+                time.sleep(server.delay)
                 server.requests.append(self.headers.get("Range"))
                 body = server.files.get(self.path)
                 if len(server.requests) <= server.fail_first:

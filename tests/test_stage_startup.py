@@ -70,6 +70,25 @@ def test_the_stages_share_one_local_api_that_ends_when_none_uses_it(repo):
     assert not alive(api["pid"]), "the local API outlived its idle time"
 
 
+def test_a_stage_longer_than_the_idle_time_keeps_its_local_api(repo):
+    """The stage's heartbeat, not its calls, keeps the API up: a download that takes 3 idle times."""
+    import hashlib
+
+    from conftest_data import FileServer
+    from pipeline_support import set_params
+
+    payload = b"\x93NUMPY" + bytes(100)
+    server = FileServer({"/mnist_test_seq.npy": payload}, delay=9.0)
+    try:
+        set_params(repo, {"data": {"dataset": "moving_mnist", "moving_mnist": {
+            "url": f"{server.url}/mnist_test_seq.npy", "md5": hashlib.md5(payload).hexdigest()}}})
+        done = download_stage(repo)
+    finally:
+        server.close()
+    assert done.returncode == 0 and "went away" not in done.stderr, done.stdout + done.stderr
+    assert (repo / "data/raw/mnist_test_seq.npy").read_bytes() == payload
+
+
 def test_a_stage_waits_for_a_local_api_slower_than_prefects_20_s_while_both_cores_are_busy(repo, busy_machine):
     done = download_stage(repo, SLOW_PREFECT_START_S="20")
     assert done.returncode == 0, done.stdout + done.stderr
