@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 START = """
 import time
 from prefect.server.api.server import SubprocessASGIServer
@@ -33,9 +34,6 @@ print(time.perf_counter() - started)
 server.stop()
 """
 BOTH_CORES_BUSY = "import torch\ntorch.set_num_threads(2)\na = torch.randn(1024, 1024)\nwhile True:\n    a @ a\n"
-
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def start_seconds(home: Path) -> float:

@@ -22,7 +22,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.common import answers
+from pipeline.common import QUIET_DEFAULTS, answers
 from videogan.errors import UserError
 
 STATE = ".videogan/prefect-api.json"
@@ -72,7 +72,7 @@ def _running(state: Path) -> dict | None:
 
 
 def _start(state: Path) -> dict:
-    timeout = float(os.environ.get(TIMEOUT_VARIABLE, "120"))
+    timeout = float(os.environ.get(TIMEOUT_VARIABLE, QUIET_DEFAULTS[TIMEOUT_VARIABLE]))
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     log = state.with_name("prefect-api.log")

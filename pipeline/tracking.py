@@ -116,7 +116,7 @@ class MlflowCallback(Callback):
 
     def on_train_stop(self, error: BaseException) -> None:
         """KILLED for a signal (a resumed run continues this MLflow run), FAILED for an error."""
-        from videogan.training.interrupt import TrainingInterrupted
+        from videogan.errors import TrainingInterrupted
 
         status = "KILLED" if isinstance(error, (TrainingInterrupted, KeyboardInterrupt)) else "FAILED"
         if self.run_id:

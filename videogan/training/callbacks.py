@@ -103,8 +103,11 @@ class ProgressBar(Callback):
         self.bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()})
 
     def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.close()
 
     def on_train_stop(self, error: BaseException) -> None:
-        self.on_train_end(Path(), {})  # the bar's line ends, so the error that follows has its own
+        self.close()  # the bar's line ends, so the error that follows has its own
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

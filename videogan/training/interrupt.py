@@ -12,8 +12,6 @@ import signal
 import threading
 from collections.abc import Iterator
 
-from videogan.errors import TrainingInterrupted  # noqa: F401  (raised by the loop)
-
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 

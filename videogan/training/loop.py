@@ -26,25 +26,18 @@ import torch
 
 from videogan.config import Config, training_hash
 from videogan.devices import resolve_device
-from videogan.errors import ConfigError
+from videogan.errors import ConfigError, TrainingInterrupted
 from videogan.training import checkpoint
 from videogan.training.callbacks import Callback
 from videogan.training.distributed import Rank, all_ranks_mean, average_gradients, broadcast_parameters, init_from_env
 from videogan.training.ema import update_average, warmed_up_decay
 from videogan.training.health import FiniteGuard, TrainingDiverged
-from videogan.training.interrupt import StopRequest, TrainingInterrupted
+from videogan.training.interrupt import StopRequest
 from videogan.training.optim import clip_gradients, grad_norm
 from videogan.training.schedule import instance_noise_sigma, run_until, scheduled_critic_steps
 from videogan.training.state import GROUPS, TrainingState
-from videogan.training.steps import (
-    CriticInputs,
-    Networks,
-    StepSetup,
-    critic_step_loss,
-    draw,
-    generator_step_loss,
-    step_generator,
-)
+from videogan.training.steps import (CriticInputs, Networks, StepSetup, critic_step_loss, draw,
+                                     generator_step_loss, step_generator)
 
 __all__ = ["OutputPaths", "TrainResult", "Trainer", "TrainingDiverged", "TrainingInterrupted"]
 
