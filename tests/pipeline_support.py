@@ -16,14 +16,14 @@ REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 TINY_PARAMS = {
-    "data": {"frame_size": 16, "frames": 8,
+    "data": {"frame_size": 16, "frames": 10,
              "moving_mnist_generated": {"train_sequences": 200, "val_sequences": 50, "test_sequences": 100}},
     "model": {"generator": {"motion_dim": 16, "content_dim": 16, "width": 8, "max_width": 32},
               "critic": {"widths": [8, 16, 32, 32]}},
     "train": {"iterations": 6, "batch_size": 8, "snapshot_every": 3, "resume_every": 2, "log_every": 2,
               "video_every": 3, "schedule": {"burst_first": 1, "burst_steps": 3, "n_critic": 2}},
     "evaluator": {"epochs": 1, "max_clips": 200, "val_clips": 50},
-    "evaluate": {"num_samples": 50},
+    "evaluate": {"num_samples": 50, "fvd": {"videos": 8, "batch_size": 8}},
 }
 
 

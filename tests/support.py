@@ -17,6 +17,7 @@ TINY = {
         "schedule": {"n_critic": 2, "burst_first": 1, "burst_steps": 4, "burst_every": 0},
         "log_every": 1, "resume_every": 5, "snapshot_every": 5, "video_every": 1000,
     },
+    "evaluate": {"fvd": {"enabled": False}},  # 8 frames are too few for I3D (tests/test_fvd.py covers FVD)
 }
 
 

@@ -165,7 +165,7 @@ def test_label_free_scoring_skips_the_digit_metrics():
 
     model, _ = tiny_fit(labelled=False)
     clips = bouncing_squares(60, 6, 16, seed=2)
-    scorer = Scorer(model, real_halves(clips, 20, 6, seed=0), EvaluateConfig(num_samples=20))
+    scorer = Scorer(model, real_halves(clips, 20, 6, seed=0), EvaluateConfig(num_samples=20, fvd={"enabled": False}))
     metrics = scorer.score(bouncing_squares(20, 6, 16, seed=3))
     assert {"fd_video", "fd_video_ref", "recall", "motion_error", "diversity"} <= set(metrics)
     assert not {"classes_covered", "modes_covered", "mode_kl", "recognisable_frames"} & set(metrics)

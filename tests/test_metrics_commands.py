@@ -20,11 +20,11 @@ from videogan.training.checkpoint import FORMAT, save_atomic
 pytestmark = pytest.mark.e2e
 
 PARAMS = {
-    "data": {"frame_size": 16, "frames": 8},
+    "data": {"frame_size": 16, "frames": 10},
     "model": {"generator": {"motion_dim": 8, "content_dim": 8, "width": 8, "max_width": 16}},
     "evaluator": {"input_size": 16, "width": 8, "frame_dim": 16, "motion_dim": 16, "clip_frames": 4, "epochs": 1,
                   "batch_size": 16, "val_clips": 32, "device": "cpu"},
-    "evaluate": {"num_samples": 20, "batch_size": 20, "device": "cpu",
+    "evaluate": {"num_samples": 20, "batch_size": 20, "device": "cpu", "fvd": {"videos": 8},
                  "render": {"videos": 4, "side_by_side": 2, "interpolation_rows": 2, "interpolation_steps": 3,
                             "snapshot_videos": 2}},
 }
@@ -49,9 +49,9 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     splits, labels = {}, {}
     for i, (split, n) in enumerate({"train": 64, "val": 32, "test": 48}.items()):
-        splits[split], labels[split] = moving_digits(n, frames=8, size=16, seed=30 + i)
+        splits[split], labels[split] = moving_digits(n, frames=10, size=16, seed=30 + i)
     write_store(root / "data/processed", splits, labels,
-                {"source": "test", "frame_size": 16, "frames": 8, "channels": 1, "source_info": {"digit_size": 7.0}})
+                {"source": "test", "frame_size": 16, "frames": 10, "channels": 1, "source_info": {"digit_size": 7.0}})
     (root / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     config = load_config(root / "params.yaml")
     generator = {"format": FORMAT, "kind": "generator", "config": to_dict(config), "step": 0,
@@ -93,17 +93,20 @@ def test_evaluate_writes_metrics_with_references_and_init(fitted_project):
         assert isinstance(metrics[name], float) and f"{name}_ref" in metrics
     # The checkpoint holds the step-0 weights, so its fd_video is the step-0 one.
     assert metrics["fd_video_init"] == pytest.approx(metrics["fd_video"])
+    assert metrics["fvd_init"] == pytest.approx(metrics["fvd"]) and metrics["fvd_ref"] > 0
+    assert (metrics["fvd_videos"], metrics["fvd_frames"]) == (8, 10)
     assert metrics["step"] == 5 and metrics["samples_fake"] == metrics["samples_real"] == 20
 
 
 def test_evaluate_fake_scores_any_clip_array_and_prints_only(fitted_project, tmp_path):
     fake = tmp_path / "fake.npy"
-    np.save(fake, moving_digits(25, frames=8, size=16, seed=99)[0])
+    np.save(fake, moving_digits(25, frames=10, size=16, seed=99)[0])
     result = run("evaluate", *paths(fitted_project, "params", "store", "evaluator"), "--fake", str(fake),
                  "--out", str(tmp_path / "unused.json"))
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert "fd_video_init" not in metrics and metrics["samples_fake"] == 20
+    assert "fvd_init" not in metrics and metrics["fvd"] > 0 and metrics["fvd_videos"] == 8
     assert not (tmp_path / "unused.json").exists()
 
 
@@ -116,7 +119,7 @@ def test_evaluate_refuses_a_test_split_smaller_than_two_halves(fitted_project):
 
 def test_evaluate_refuses_a_stale_evaluator(fitted_project, tmp_path):
     fake = tmp_path / "fake.npy"
-    np.save(fake, moving_digits(20, frames=8, size=16)[0])
+    np.save(fake, moving_digits(20, frames=10, size=16)[0])
     result = run("evaluate", *paths(fitted_project, "params", "store", "evaluator"), "--fake", str(fake),
                  "--set", "evaluator.epochs=2")
     assert result.exit_code == 1 and "evaluator.epochs" in result.output and "fit-evaluator" in result.output
@@ -124,7 +127,7 @@ def test_evaluate_refuses_a_stale_evaluator(fitted_project, tmp_path):
 
 def test_evaluate_refuses_clips_of_another_shape(fitted_project, tmp_path):
     fake = tmp_path / "fake.npy"
-    np.save(fake, np.zeros((20, 8, 32, 32, 1), np.uint8))
+    np.save(fake, np.zeros((20, 10, 32, 32, 1), np.uint8))
     result = run("evaluate", *paths(fitted_project, "params", "store", "evaluator"), "--fake", str(fake))
     assert result.exit_code == 1 and "(T, H, W, C)" in result.output
 
@@ -142,7 +145,7 @@ def test_render_writes_the_grids_and_the_curves(project):
     names = {"samples.gif", "real_vs_generated.gif", "interpolation.gif", "snapshots.gif", "training_curves.png"}
     assert {p.name for p in out.iterdir()} == names
     samples = Image.open(out / "samples.gif")
-    assert samples.n_frames == 8 and samples.size == (2 * 17 + 1, 2 * 17 + 1)
+    assert samples.n_frames == 10 and samples.size == (2 * 17 + 1, 2 * 17 + 1)
     assert Image.open(out / "interpolation.gif").size == (3 * 17 + 1, 2 * 17 + 1)
 
 

@@ -48,8 +48,8 @@ def scorer(source: str = "pacman_emulator") -> tuple[Scorer, dict[str, float]]:
     finally:
         torch.set_num_threads(threads)
     test = clips["test"]
-    return Scorer(model, RealHalves(test[:N], test[N : 2 * N], None), EvaluateConfig(num_samples=N),
-                  source=source), accuracy
+    cfg = EvaluateConfig(num_samples=N, fvd={"enabled": False})
+    return Scorer(model, RealHalves(test[:N], test[N : 2 * N], None), cfg, source=source), accuracy
 
 
 @functools.cache

@@ -27,7 +27,7 @@ def setup():
     model = fitted()[0]
     clips, labels = moving_digits(3 * N, seed=20)
     halves = RealHalves(clips[:N], clips[N : 2 * N], labels["digits"][:N])
-    return Scorer(model, halves, EvaluateConfig(num_samples=N)), clips[2 * N :]
+    return Scorer(model, halves, EvaluateConfig(num_samples=N, fvd={"enabled": False})), clips[2 * N :]
 
 
 @functools.cache

@@ -27,7 +27,7 @@ def client(repo):
 
 def runs(repo):
     c = client(repo)
-    exp = c.get_experiment_by_name("videogan-moving_mnist_generated-16px-8f")
+    exp = c.get_experiment_by_name("videogan-moving_mnist_generated-16px-10f")
     return c.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
 
 
@@ -43,7 +43,9 @@ def test_repro_writes_every_output(pipeline_repo):
     for name in METRICS:
         assert np.isfinite(metrics[name]) and np.isfinite(metrics[f"{name}_ref"]), name
     assert "fd_video_init" in metrics
-    assert np.load(repo / "data/processed/train.npy", mmap_mode="r").shape[1:] == (8, 16, 16, 1)
+    assert np.isfinite([metrics["fvd"], metrics["fvd_ref"], metrics["fvd_init"]]).all()
+    assert (metrics["fvd_videos"], metrics["fvd_frames"]) == (8, 10)
+    assert np.load(repo / "data/processed/train.npy", mmap_mode="r").shape[1:] == (10, 16, 16, 1)
 
 
 def test_a_second_repro_runs_nothing(pipeline_repo):
@@ -65,7 +67,8 @@ def test_the_training_run_is_recorded_in_mlflow(pipeline_repo):
     assert {"git_commit", "data_digest", "evaluator_version"} <= run.data.tags.keys()
     history = client(pipeline_repo).get_metric_history(run.info.run_id, "train/loss_critic")
     assert [m.step for m in history] == [2, 4, 6]
-    assert "eval/fd_video" in run.data.metrics and "eval/recognisable_frames" in run.data.metrics
+    assert {"eval/fd_video", "eval/recognisable_frames", "eval/fvd", "eval/fvd_ref", "eval/fvd_init"} <= \
+        run.data.metrics.keys()
     artifacts = {a.path for a in client(pipeline_repo).list_artifacts(run.info.run_id)}
     assert {"checkpoint", "snapshots", "media", "metrics.json"} <= artifacts
     media = {a.path for a in client(pipeline_repo).list_artifacts(run.info.run_id, "media")}
@@ -80,7 +83,7 @@ def test_the_logged_generator_loads_as_a_sampler(pipeline_repo):
     models = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
     generator = mlflow.pytorch.load_model(models[0].model_uri)
     videos = generator(generator.sample_noise(2, torch.Generator().manual_seed(0)))
-    assert videos.shape == (2, 1, 8, 16, 16)
+    assert videos.shape == (2, 1, 10, 16, 16)
 
 
 def test_editing_a_train_param_reruns_only_train_evaluate_render(pipeline_repo):

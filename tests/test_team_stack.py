@@ -24,7 +24,7 @@ from pipeline_support import VENV_BIN, env_for, free_port, set_params, sh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-EXPERIMENT = "videogan-moving_mnist_generated-16px-8f"
+EXPERIMENT = "videogan-moving_mnist_generated-16px-10f"
 SWEEP_SEEDS = (21, 22)
 
 

@@ -19,7 +19,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from videogan.data.config import DataConfig
 from videogan.errors import ConfigError  # noqa: F401  (raised here; also importable from here)
-from videogan.metrics.config import EvaluateConfig, EvaluatorConfig
+from videogan.metrics.config import I3D_MIN_FRAMES, EvaluateConfig, EvaluatorConfig
 from videogan.strict import Strict
 
 
@@ -127,6 +127,12 @@ class Config(Strict):
             raise ValueError(
                 f"model.frames ({self.model.frames}) exceeds data.frames ({self.data.frames}); "
                 "set model.frames <= data.frames or null"
+            )
+        if self.evaluate.fvd.enabled is True and self.frames < I3D_MIN_FRAMES:
+            raise ValueError(
+                f"evaluate.fvd.enabled is true but the I3D network needs videos of at least {I3D_MIN_FRAMES} frames "
+                f"and these have {self.frames} (model.frames or data.frames); set it to auto or false, or make them "
+                "longer"
             )
         return self
 

@@ -17,6 +17,7 @@ from videogan.config import ConfigError
 from videogan.files import write_atomic
 from videogan.metrics.config import EvaluateConfig
 from videogan.metrics.features import Features, extract
+from videogan.metrics.fvd import FvdScorer
 from videogan.metrics.network import Evaluator
 from videogan.metrics.registry import compute
 
@@ -78,13 +79,14 @@ class Scorer:
         self.source, self.clip_shape = source, halves.a.shape[1:]
         self.real = self.features(halves.a, "real A", halves.digits_a)
         self.reference = compute(self.features(halves.b, "real B"), self.real, cfg, source=source)
+        self.fvd = FvdScorer.build(halves.a, halves.b, cfg.fvd, device, progress)
 
     def features(self, clips: np.ndarray, name: str, digits: np.ndarray | None = None) -> Features:
         return extract(self.evaluator, clips, digits, self.cfg.batch_size, self.device,
                        f"features: {name}" if self.progress else None)
 
     def score(self, fake: np.ndarray, init: np.ndarray | None = None) -> dict[str, float]:
-        """Flat {name, name_ref, ..., fd_video_init, samples_*}: `fake` (and the step-0 `init` clips)."""
+        """Flat {name, name_ref, ..., fd_video_init, fvd*, samples_*}: `fake` (and the step-0 `init` clips)."""
         fake = check_clips(fake, self.clip_shape, len(self.real))
         values = compute(self.features(fake, "candidate"), self.real, self.cfg, source=self.source)
         out: dict[str, float] = {}
@@ -93,6 +95,8 @@ class Scorer:
         if init is not None:
             init = check_clips(init, self.clip_shape, len(self.real))
             out["fd_video_init"] = compute(self.features(init, "step 0"), self.real, self.cfg, ["fd_video"])["fd_video"]
+        if self.fvd is not None:
+            out.update(self.fvd.score(fake, init))
         out.update(samples_fake=len(fake), samples_real=len(self.real), frames=self.clip_shape[0])
         return out
 
