@@ -92,3 +92,22 @@ def test_initialisation_schemes(scheme):
     else:
         fan_in, fan_out = w.shape[1] * w[0, 0].numel(), w.shape[0] * w[0, 0].numel()
         assert w.abs().max() <= (6 / (fan_in + fan_out)) ** 0.5
+
+
+def test_minibatch_stddev_sees_a_collapsed_batch_and_couples_the_scores():
+    from videogan.models.critic import Critic, minibatch_stddev
+
+    torch.manual_seed(0)
+    diverse = torch.randn(8, 1, 8, 16, 16)
+    collapsed = diverse[:1].expand(8, -1, -1, -1, -1)
+    spread = lambda x: minibatch_stddev(x, 4)[:, -1]  # noqa: E731  the added map
+    assert minibatch_stddev(diverse, 4).shape == (8, 2, 8, 16, 16)
+    assert spread(collapsed).max() < 1e-3 < spread(diverse).min()
+    assert minibatch_stddev(diverse[:6], 4).shape == (6, 2, 8, 16, 16)  # groups of 2 where 4 do not divide 6
+    on = Critic(8, 16, 1, (8, 16, 32, 32), dropout=0.0, minibatch_std=4).eval()
+    off = Critic(8, 16, 1, (8, 16, 32, 32), dropout=0.0).eval()
+    assert on.feature_dim == off.feature_dim + off.feature_dim // 32
+    changed = diverse.clone()
+    changed[4] = torch.randn_like(changed[4])  # another video in sample 0's group (0, 4 of groups of 4 strided by 2)
+    assert not torch.allclose(on(diverse)[0], on(changed)[0])
+    assert torch.equal(off(diverse)[0], off(changed)[0])

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 METRICS = ["fd_video", "fd_frame", "kd_video", "precision", "recall", "density", "coverage", "temporal_error",
            "motion_error", "diversity", "classes_covered", "modes_covered", "mode_kl", "content_consistency",
-           "recognisable_frames"]
+           "recognisable_frames", "digits_per_frame"]
 
 
 def client(repo):

@@ -39,6 +39,9 @@ class CriticConfig(Strict):
     widths: tuple[int, ...] = (64, 128, 256, 512)  # channels of the 3D conv stack (k4, s2)
     norm: Literal["none", "layer"] = "none"  # the original found LayerNorm hurts the critic
     dropout: float = Field(0.2, ge=0.0, lt=1.0)  # before the linear head
+    # group size of the minibatch standard-deviation feature map before the head (ProGAN, StyleGAN: 4): the
+    # critic sees the batch's spread, a remedy for collapse; 0 = off (the original)
+    minibatch_std: int = Field(0, ge=0)
 
 
 class ModelConfig(Strict):

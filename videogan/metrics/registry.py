@@ -1,7 +1,8 @@
 """The metrics, by name. Each compares a candidate set with a real set (`Features` of both).
 
 `better` says which way is good: "lower" (distances, errors, KL), "higher"
-(fractions), or "one" (ratios whose ideal is 1). Which metrics apply depends on
+(fractions), "one" (ratios whose ideal is 1), or "real" (counts whose ideal is
+the real data's, `<name>_ref`). Which metrics apply depends on
 the store: digit metrics need the evaluator's classifier (a labelled source),
 maze and sprite metrics a Ms Pacman source (the store's `source`).
 """
@@ -33,7 +34,7 @@ SEEN, UNSEEN = 0.5, 0.2  # content_consistency: a half reads a digit class at me
 class Metric:
     name: str
     fn: MetricFn
-    better: Literal["lower", "higher", "one"]
+    better: Literal["lower", "higher", "one", "real"]
     needs_digits: bool  # only where the evaluator has a digit classifier
     one_of_several: bool = False  # fn returns a dict of several metrics by name
     sources: tuple[str, ...] | None = None  # only for stores of these sources (None: any)
@@ -47,7 +48,7 @@ class Metric:
 METRICS: dict[str, Metric] = {}
 
 
-def metric(name: str, better: Literal["lower", "higher", "one"], needs_digits: bool = False,
+def metric(name: str, better: Literal["lower", "higher", "one", "real"], needs_digits: bool = False,
            sources: tuple[str, ...] | None = None):
     def register(fn: MetricFn) -> MetricFn:
         METRICS[name] = Metric(name, fn, better, needs_digits, sources=sources)
@@ -55,7 +56,7 @@ def metric(name: str, better: Literal["lower", "higher", "one"], needs_digits: b
     return register
 
 
-def metrics(better: dict[str, Literal["lower", "higher", "one"]]):
+def metrics(better: dict[str, Literal["lower", "higher", "one", "real"]]):
     """Several metrics from one computation, which returns them as a dict by name."""
     def register(fn):
         for name, direction in better.items():
@@ -138,6 +139,13 @@ def share_of_videos_keeping_their_digits(fake, real, cfg):
 @metric("recognisable_frames", "higher", needs_digits=True)
 def share_of_frames_with_a_confident_digit(fake, real, cfg):
     return (fake.probs.max(axis=2) >= cfg.threshold).mean()
+
+
+@metric("digits_per_frame", "real", needs_digits=True)
+def digit_classes_named_per_frame(fake, real, cfg):
+    """Mean number of digit classes the reader names (p >= 0.5) in a frame: one stroke that passes for a
+    digit counts once where real frames show two (fewer where they overlap or share a class)."""
+    return (fake.probs >= 0.5).sum(axis=2).mean()
 
 
 # ---------------------------------------------------------------- content through time (MoCoGAN's ACD)

@@ -28,6 +28,6 @@ def build_critic(config: Config, seed: int | None = None) -> Critic:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed((config.train.seed if seed is None else seed) + 1)
         model = Critic(config.frames, config.data.frame_size, config.data.channels,
-                       tuple(c.widths), c.norm, c.dropout)
+                       tuple(c.widths), c.norm, c.dropout, c.minibatch_std)
         initialise(model, config.model.init)
     return model

@@ -4,13 +4,27 @@ Four Conv3d (kernel 4, stride 2, padding 1, LeakyReLU 0.2) take a (B, C, T, H, W
 video to (B, 512, T', H/16, W/16); once time has shrunk to one step it is no
 longer strided, so any T >= 8 fits. Dropout, then a linear head gives one score
 (the WGAN critic value, or the logit for the basic and alternative losses).
+Optionally (`minibatch_std`, off in the original) one more feature map before the
+head carries the batch's spread (ProGAN, StyleGAN), so the critic sees a collapse.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def minibatch_stddev(x: torch.Tensor, group: int) -> torch.Tensor:
+    """x (B, C, ...) -> x with one more channel: the mean over features of the standard deviation across each
+    group of `group` samples (Karras et al. 2018), the same for every position of a sample."""
+    g = math.gcd(group, x.shape[0])  # groups must divide the batch
+    y = x.float().reshape(g, -1, *x.shape[1:])
+    spread = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(dim=tuple(range(1, y.dim() - 1)))  # (B / g,)
+    spread = spread.repeat(g).to(x.dtype).reshape(-1, 1, *([1] * (x.dim() - 2)))
+    return torch.cat([x, spread.expand(-1, 1, *x.shape[2:])], 1)
 
 
 def _time_after(frames: int, layers: int) -> tuple[list[tuple[int, int, int]], int]:
@@ -26,7 +40,8 @@ def _time_after(frames: int, layers: int) -> tuple[list[tuple[int, int, int]], i
 
 class Critic(nn.Module):
     def __init__(self, frames: int, frame_size: int, channels: int,
-                 widths: tuple[int, ...] = (64, 128, 256, 512), norm: str = "none", dropout: float = 0.2):
+                 widths: tuple[int, ...] = (64, 128, 256, 512), norm: str = "none", dropout: float = 0.2,
+                 minibatch_std: int = 0):
         super().__init__()
         time_specs, time_out = _time_after(frames, len(widths))
         layers: list[nn.Module] = []
@@ -41,14 +56,18 @@ class Critic(nn.Module):
         space_out = frame_size // 2 ** len(widths)
         if space_out < 1:
             raise ValueError(f"frame size {frame_size} is too small for {len(widths)} critic layers")
-        self.feature_dim = cin * time_out * space_out**2
+        self.minibatch_std = minibatch_std
+        self.feature_dim = (cin + (minibatch_std > 0)) * time_out * space_out**2
         self.dropout = dropout
         self.head = nn.Linear(self.feature_dim, 1)
 
     def forward(self, video: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
         """video (B, C, T, H, W) -> scores (B,). `dropout_mask` (B, feature_dim) of 0/1 replaces the
         module's own dropout draw, so a step is a pure function of its inputs (used by training)."""
-        x = self.features(video).flatten(1)
+        x = self.features(video)
+        if self.minibatch_std:
+            x = minibatch_stddev(x, self.minibatch_std)
+        x = x.flatten(1)
         if dropout_mask is not None:
             x = x * dropout_mask / (1 - self.dropout)
         else:
