@@ -37,9 +37,13 @@ def losses(tmp_path):
     return [(r["step"], r["loss_critic"], r["loss_generator"], r["wasserstein"]) for r in rows]
 
 
-@pytest.mark.parametrize("loss, critic", [("wgan-gp", {}), ("alternative", {}), ("wgan-gp", {"minibatch_std": 4})])
-def test_killed_and_resumed_equals_unbroken_to_the_bit(tmp_path, squares, loss, critic):
-    cfg = tiny_config(train={"loss": loss}, model={"critic": critic})
+EVERY_OPTION = {"model": {"critic": {"minibatch_std": 4}},
+                "train": {"augment": {"translation": 0.125, "cutout": 0.25, "colour": True}}}
+
+
+@pytest.mark.parametrize("loss, options", [("wgan-gp", {}), ("alternative", {}), ("wgan-gp", EVERY_OPTION)])
+def test_killed_and_resumed_equals_unbroken_to_the_bit(tmp_path, squares, loss, options):
+    cfg = tiny_config(model=options.get("model", {}), train={"loss": loss, **options.get("train", {})})
     train(tmp_path / "a", squares, cfg)
     with pytest.raises(KeyboardInterrupt):
         train(tmp_path / "b", squares, cfg, [KillAt(8)])  # resume state was written at step 5

@@ -85,6 +85,18 @@ class ScheduleConfig(Strict):
     generator_max_steps: int = Field(10, ge=1)  # cap on generator steps when a threshold is set
 
 
+class AugmentConfig(Strict):
+    """Augmentation of every critic input, the same draw for all frames of a clip (DiffAugment); all off = none."""
+
+    translation: float = Field(0.0, ge=0, le=0.5)  # shift by up to this share of the side (DiffAugment: 0.125)
+    cutout: float = Field(0.0, ge=0, lt=1)  # a square of this share of the side set to background (DiffAugment: 0.5)
+    colour: bool = False  # brightness +-0.5 and contrast x0.5-1.5 (DiffAugment's)
+
+    @property
+    def enabled(self) -> bool:
+        return self.translation > 0 or self.cutout > 0 or self.colour
+
+
 class InstanceNoiseConfig(Strict):
     sigma: float = Field(0.1, ge=0)  # std of Gaussian noise on critic inputs at iteration 0 (data in [-1, 1])
     anneal_iterations: int = Field(2000, ge=1)  # sigma falls linearly to 0 over these generator iterations
@@ -110,6 +122,7 @@ class TrainConfig(Strict):
     clip: ClippingConfig = ClippingConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     instance_noise: InstanceNoiseConfig = InstanceNoiseConfig()
+    augment: AugmentConfig = AugmentConfig()
     snapshot_every: int = Field(1000, ge=1)  # generator-only snapshot every N iterations (step 0 included)
     resume_every: int = Field(100, ge=1)  # resume state every N iterations
     log_every: int = Field(10, ge=1)  # one train_log.jsonl line every N iterations

@@ -83,7 +83,7 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.state = TrainingState.fresh(config, self.device)
         self.setup = StepSetup.of(self.state.generator, self.state.critic, config.train.loss,
-                                  config.train.gp_lambda)
+                                  config.train.gp_lambda, config.train.augment)
         self.nets = self._networks()
         self.guard = FiniteGuard(self.device)
         train = config.train

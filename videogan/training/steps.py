@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from videogan.config import AugmentConfig
 from videogan.losses import critic_loss, generator_loss, gradient_penalty
+from videogan.training import augment as aug
 from videogan.models import Critic, Generator
 
 STREAMS = {"critic": 1, "generator": 2}
@@ -60,12 +62,14 @@ class StepSetup:
     video_shape: tuple[int, ...]
     feature_dim: int
     dropout: float
+    augment: AugmentConfig = AugmentConfig()
 
     @classmethod
-    def of(cls, generator: Generator, critic: Critic, loss: str, gp_lambda: float) -> "StepSetup":
+    def of(cls, generator: Generator, critic: Critic, loss: str, gp_lambda: float,
+           augment: AugmentConfig = AugmentConfig()) -> "StepSetup":
         shape = (generator.channels, generator.frames, generator.frame_size, generator.frame_size)
         dim = generator.noise_dim + generator.frames * generator.step_noise_dim()
-        return cls(loss, gp_lambda, dim, shape, critic.feature_dim, critic.dropout)
+        return cls(loss, gp_lambda, dim, shape, critic.feature_dim, critic.dropout, augment)
 
     @property
     def has_penalty(self) -> bool:
@@ -82,6 +86,9 @@ def draw(setup: StepSetup, batch: int, sigma: float, gen: torch.Generator, criti
         columns["eps"] = 1
     if critic_step and setup.loss == "alternative":
         columns["real_labels"] = 1
+    augmented = (["real", "fake"] if critic_step else ["fake"]) if setup.augment.enabled else []
+    if augmented:  # only then: without augmentation the draws stay what they always were
+        columns["augment"] = aug.COLUMNS * len(augmented)
     uniform = torch.rand(batch, sum(columns.values()), generator=gen, device=device)
     parts = dict(zip(columns, uniform.split(list(columns.values()), dim=1)))
     t: dict[str, torch.Tensor] = {"z": parts["z"] * 2 - 1}
@@ -92,6 +99,8 @@ def draw(setup: StepSetup, batch: int, sigma: float, gen: torch.Generator, criti
         t["eps"] = parts["eps"][:, 0]
     if "real_labels" in parts:
         t["real_labels"] = parts["real_labels"][:, 0] * 0.3 + 0.7  # U(0.7, 1.0)
+    if augmented:
+        t.update({f"augment_{name}": a for name, a in zip(augmented, parts["augment"].split(aug.COLUMNS, dim=1))})
     noisy = ("real", "fake") if critic_step else ("fake",)
     if sigma > 0:
         noise = sigma * torch.randn(batch, len(noisy), *setup.video_shape, generator=gen, device=device)
@@ -124,7 +133,12 @@ class Networks:
                    video_format)
 
 
-def _critic_input(x: torch.Tensor, noise: torch.Tensor | None, video_format: torch.memory_format) -> torch.Tensor:
+def _critic_input(x: torch.Tensor, d: Draws, name: str, setup: StepSetup,
+                  video_format: torch.memory_format) -> torch.Tensor:
+    """The augmented (train.augment) video with its instance noise, in the critic's layout."""
+    if d[f"augment_{name}"] is not None:
+        x = aug.augment(x, d[f"augment_{name}"], setup.augment)
+    noise = d[f"noise_{name}"]
     x = x if noise is None else x + noise.to(x.dtype)
     return x.contiguous(memory_format=video_format)
 
@@ -172,8 +186,8 @@ def critic_step_loss(nets: Networks, real: torch.Tensor, fake: torch.Tensor, d: 
                      penalty_weight: float | None = None) -> tuple[torch.Tensor, dict]:
     """The critic's loss on one batch, with the penalty weighted by `penalty_weight` (default
     `gp_lambda`; 0 skips it, as `train.gp_every` does on the steps between penalties)."""
-    real_in = _critic_input(real, d["noise_real"], nets.video_format)
-    fake_in = _critic_input(fake, d["noise_fake"], nets.video_format)
+    real_in = _critic_input(real, d, "real", setup, nets.video_format)
+    fake_in = _critic_input(fake, d, "fake", setup, nets.video_format)
     real_scores = nets.score(real_in, d["mask_real"])
     fake_scores = nets.score(fake_in, d["mask_fake"])
     loss = critic_loss(setup.loss, real_scores, fake_scores, d["real_labels"])
@@ -189,5 +203,5 @@ def critic_step_loss(nets: Networks, real: torch.Tensor, fake: torch.Tensor, d: 
 
 def generator_step_loss(nets: Networks, d: Draws, setup: StepSetup) -> torch.Tensor:
     fake = nets.generate(d["z"])
-    scores = nets.score(_critic_input(fake, d["noise_fake"], nets.video_format), d["mask_fake"])
+    scores = nets.score(_critic_input(fake, d, "fake", setup, nets.video_format), d["mask_fake"])
     return generator_loss(setup.loss, scores)
