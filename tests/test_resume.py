@@ -37,7 +37,7 @@ def losses(tmp_path):
     return [(r["step"], r["loss_critic"], r["loss_generator"], r["wasserstein"]) for r in rows]
 
 
-EVERY_OPTION = {"model": {"critic": {"minibatch_std": 4}},
+EVERY_OPTION = {"model": {"critic": {"minibatch_std": 4}, "image_critic": {"frames": 2, "widths": [8, 16]}},
                 "train": {"augment": {"translation": 0.125, "cutout": 0.25, "colour": True}}}
 
 

@@ -44,10 +44,20 @@ class CriticConfig(Strict):
     minibatch_std: int = Field(0, ge=0)
 
 
+class ImageCriticConfig(Strict):
+    """A 2D critic of single frames beside the video critic (MoCoGAN's image discriminator; DVD-GAN's spatial one)."""
+
+    frames: int = Field(0, ge=0)  # frames of each video it scores, drawn at random (MoCoGAN 1, DVD-GAN 8); 0 = none
+    widths: tuple[int, ...] = (64, 128, 256, 512)  # its Conv2d stack (k4, s2, LeakyReLU 0.2), no normalisation
+    gp_lambda: float = Field(10.0, ge=0)  # its own gradient penalty on interpolated frames (wgan-gp)
+    weight: float = Field(1.0, ge=0)  # its score's weight in the generator's loss
+
+
 class ModelConfig(Strict):
     frames: int | None = Field(None, ge=8)  # frames per generated video; null = data.frames (random crops if fewer)
     generator: GeneratorConfig = GeneratorConfig()
     critic: CriticConfig = CriticConfig()
+    image_critic: ImageCriticConfig = ImageCriticConfig()
     init: Literal["glorot", "dcgan"] = "glorot"  # Glorot uniform, or N(0, 0.02) as in DCGAN
 
 
@@ -271,7 +281,8 @@ def training_hash(config: Config, data_digest: str = "") -> str:
 def architecture(config: Config) -> dict[str, Any]:
     """The keys a checkpoint's weights depend on, for refusing a mismatched resume."""
     flat = flatten(to_dict(config))
-    keep = ("model.generator.", "model.critic.", "data.frame_size", "data.channels")
+    keep = ("model.generator.", "model.critic.", "model.image_critic.frames", "model.image_critic.widths",
+            "data.frame_size", "data.channels")
     arch = {k: v for k, v in flat.items() if k.startswith(keep) and k != "model.critic.dropout"}
     arch["frames"] = config.frames
     return arch

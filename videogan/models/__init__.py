@@ -24,10 +24,11 @@ def build_generator(config: Config, seed: int | None = None) -> Generator:
 
 
 def build_critic(config: Config, seed: int | None = None) -> Critic:
-    c = config.model.critic
+    c, image = config.model.critic, config.model.image_critic
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed((config.train.seed if seed is None else seed) + 1)
         model = Critic(config.frames, config.data.frame_size, config.data.channels,
-                       tuple(c.widths), c.norm, c.dropout, c.minibatch_std)
+                       tuple(c.widths), c.norm, c.dropout, c.minibatch_std,
+                       tuple(image.widths) if image.frames else None)
         initialise(model, config.model.init)
     return model

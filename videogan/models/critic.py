@@ -38,11 +38,41 @@ def _time_after(frames: int, layers: int) -> tuple[list[tuple[int, int, int]], i
     return specs, frames
 
 
+class ImageCritic(nn.Module):
+    """Single frames (N, C, H, W) -> scores (N,): Conv2d (k4, s2, p1) + LeakyReLU 0.2 per width, a linear head."""
+
+    def __init__(self, frame_size: int, channels: int, widths: tuple[int, ...]):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = channels
+        for cout in widths:
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+            cin = cout
+        side = frame_size // 2 ** len(widths)
+        if side < 1:
+            raise ValueError(f"frame size {frame_size} is too small for {len(widths)} image critic layers")
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(cin * side * side, 1)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(frames).flatten(1)).squeeze(1)
+
+
+def pick_frames(video: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """video (B, C, T, H, W), u (B, k) uniform in [0, 1) -> the k drawn frames of each video, (B * k, C, H, W)."""
+    b, c, t, h, w = video.shape
+    index = (u * t).long().clamp_(max=t - 1)
+    return video[torch.arange(b, device=video.device)[:, None], :, index].reshape(-1, c, h, w)
+
+
 class Critic(nn.Module):
     def __init__(self, frames: int, frame_size: int, channels: int,
                  widths: tuple[int, ...] = (64, 128, 256, 512), norm: str = "none", dropout: float = 0.2,
-                 minibatch_std: int = 0):
+                 minibatch_std: int = 0, image_widths: tuple[int, ...] | None = None):
+        """`image_widths`: an ImageCritic of single frames as `self.image` (trained with this critic's optimiser,
+        scored separately: the training steps call it on drawn frames)."""
         super().__init__()
+        self.image = ImageCritic(frame_size, channels, image_widths) if image_widths else None
         time_specs, time_out = _time_after(frames, len(widths))
         layers: list[nn.Module] = []
         cin = channels

@@ -83,7 +83,7 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.state = TrainingState.fresh(config, self.device)
         self.setup = StepSetup.of(self.state.generator, self.state.critic, config.train.loss,
-                                  config.train.gp_lambda, config.train.augment)
+                                  config.train.gp_lambda, config.train.augment, config.model.image_critic)
         self.nets = self._networks()
         self.guard = FiniteGuard(self.device)
         train = config.train
@@ -226,11 +226,10 @@ class Trainer:
     def _summarise(self, critic, generator, collected: list[dict], sigma: float) -> dict[str, float]:
         metrics = {"loss_critic": float(critic.last_loss), "loss_generator": float(generator.last_loss),
                    "critic_steps": critic.steps, "generator_steps": generator.steps, "sigma": sigma}
-        w = [float(c["wasserstein"]) for c in collected if "wasserstein" in c]
-        metrics["wasserstein"] = sum(w) / len(w)
-        gp = [float(c["gradient_penalty"]) for c in collected if "gradient_penalty" in c]
-        if gp:
-            metrics["gradient_penalty"] = sum(gp) / len(gp)
+        for key in ("wasserstein", "gradient_penalty", "wasserstein_image", "gradient_penalty_image"):
+            values = [float(c[key]) for c in collected if key in c]
+            if values:
+                metrics[key] = sum(values) / len(values)
         for c in collected:
             metrics.update({k: v for k, v in c.items() if k.startswith("grad_norm")})
         for g in GROUPS:

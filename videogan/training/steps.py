@@ -28,7 +28,9 @@ import torch
 from videogan.config import AugmentConfig
 from videogan.losses import critic_loss, generator_loss, gradient_penalty
 from videogan.training import augment as aug
+from videogan.config import ImageCriticConfig
 from videogan.models import Critic, Generator
+from videogan.models.critic import pick_frames
 
 STREAMS = {"critic": 1, "generator": 2}
 
@@ -63,13 +65,14 @@ class StepSetup:
     feature_dim: int
     dropout: float
     augment: AugmentConfig = AugmentConfig()
+    image: ImageCriticConfig = ImageCriticConfig()
 
     @classmethod
     def of(cls, generator: Generator, critic: Critic, loss: str, gp_lambda: float,
-           augment: AugmentConfig = AugmentConfig()) -> "StepSetup":
+           augment: AugmentConfig = AugmentConfig(), image: ImageCriticConfig = ImageCriticConfig()) -> "StepSetup":
         shape = (generator.channels, generator.frames, generator.frame_size, generator.frame_size)
         dim = generator.noise_dim + generator.frames * generator.step_noise_dim()
-        return cls(loss, gp_lambda, dim, shape, critic.feature_dim, critic.dropout, augment)
+        return cls(loss, gp_lambda, dim, shape, critic.feature_dim, critic.dropout, augment, image)
 
     @property
     def has_penalty(self) -> bool:
@@ -89,6 +92,11 @@ def draw(setup: StepSetup, batch: int, sigma: float, gen: torch.Generator, criti
     augmented = (["real", "fake"] if critic_step else ["fake"]) if setup.augment.enabled else []
     if augmented:  # only then: without augmentation the draws stay what they always were
         columns["augment"] = aug.COLUMNS * len(augmented)
+    k = setup.image.frames
+    if k:  # the image critic's frames of each video, and its penalty's mixing weights
+        columns.update({"frames_real": k, "frames_fake": k} if critic_step else {"frames_fake": k})
+        if critic_step and setup.loss == "wgan-gp" and setup.image.gp_lambda > 0:
+            columns["eps_image"] = k
     uniform = torch.rand(batch, sum(columns.values()), generator=gen, device=device)
     parts = dict(zip(columns, uniform.split(list(columns.values()), dim=1)))
     t: dict[str, torch.Tensor] = {"z": parts["z"] * 2 - 1}
@@ -101,6 +109,9 @@ def draw(setup: StepSetup, batch: int, sigma: float, gen: torch.Generator, criti
         t["real_labels"] = parts["real_labels"][:, 0] * 0.3 + 0.7  # U(0.7, 1.0)
     if augmented:
         t.update({f"augment_{name}": a for name, a in zip(augmented, parts["augment"].split(aug.COLUMNS, dim=1))})
+    t.update({key: parts[key] for key in ("frames_real", "frames_fake") if key in parts})
+    if "eps_image" in parts:
+        t["eps_image"] = parts["eps_image"].flatten()
     noisy = ("real", "fake") if critic_step else ("fake",)
     if sigma > 0:
         noise = sigma * torch.randn(batch, len(noisy), *setup.video_shape, generator=gen, device=device)
@@ -123,7 +134,9 @@ class Networks:
               channels_last: bool = False) -> "Networks":
         video_format = torch.contiguous_format
         if channels_last:
-            critic.to(memory_format=torch.channels_last_3d)
+            critic.features.to(memory_format=torch.channels_last_3d)
+            if critic.image is not None:
+                critic.image.to(memory_format=torch.channels_last)
             generator.decoder.to(memory_format=torch.channels_last)
             video_format = torch.channels_last_3d
         if not compile:
@@ -198,10 +211,33 @@ def critic_step_loss(nets: Networks, real: torch.Tensor, fake: torch.Tensor, d: 
         penalty = gradient_penalty(lambda x: nets.critic(x, d["mask_mixed"]), real_in, fake_in, d["eps"])
         loss = loss + weight * penalty
         stats["gradient_penalty"] = penalty.detach()
+    if nets.critic.image is not None:
+        loss = loss + _image_critic_loss(nets.critic, real_in, fake_in, d, setup, weight, stats)
     return loss, stats
+
+
+def _image_critic_loss(critic: Critic, real_in: torch.Tensor, fake_in: torch.Tensor, d: Draws, setup: StepSetup,
+                       video_penalty_weight: float, stats: dict) -> torch.Tensor:
+    """The image critic's loss on the drawn frames of the same inputs, with its own penalty (on the steps where
+    the video critic has one, scaled as train.gp_every scales that)."""
+    real_frames, fake_frames = pick_frames(real_in, d["frames_real"]), pick_frames(fake_in, d["frames_fake"])
+    real_scores, fake_scores = critic.image(real_frames), critic.image(fake_frames)
+    labels = None if d["real_labels"] is None else d["real_labels"].repeat_interleave(setup.image.frames)
+    loss = critic_loss(setup.loss, real_scores, fake_scores, labels)
+    stats["wasserstein_image"] = (real_scores.mean() - fake_scores.mean()).detach()
+    if d["eps_image"] is not None and video_penalty_weight > 0:
+        scale = video_penalty_weight / setup.gp_lambda if setup.gp_lambda > 0 else 1.0
+        penalty = gradient_penalty(critic.image, real_frames, fake_frames, d["eps_image"])
+        loss = loss + setup.image.gp_lambda * scale * penalty
+        stats["gradient_penalty_image"] = penalty.detach()
+    return loss
 
 
 def generator_step_loss(nets: Networks, d: Draws, setup: StepSetup) -> torch.Tensor:
     fake = nets.generate(d["z"])
-    scores = nets.score(_critic_input(fake, d, "fake", setup, nets.video_format), d["mask_fake"])
-    return generator_loss(setup.loss, scores)
+    fake_in = _critic_input(fake, d, "fake", setup, nets.video_format)
+    loss = generator_loss(setup.loss, nets.score(fake_in, d["mask_fake"]))
+    if nets.critic.image is not None:
+        image_scores = nets.critic.image(pick_frames(fake_in, d["frames_fake"]))
+        loss = loss + setup.image.weight * generator_loss(setup.loss, image_scores)
+    return loss
