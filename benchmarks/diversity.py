@@ -43,9 +43,11 @@ def run_one(name: str, overrides: list[str], seed: int, args: argparse.Namespace
     subprocess.run([*VIDEOGAN, "train", *common, *sets, "--root", str(folder), "--no-tensorboard"], env=env,
                    check=True, capture_output=True, text=True, cwd=ROOT)
     train_s = time.perf_counter() - started
+    models = folder / "models"
     subprocess.run([*VIDEOGAN, "evaluate", *common, *sets, "--evaluator", str(args.evaluator),
-                    "--checkpoint", str(folder / "models/checkpoint.pt"), "--snapshots", str(folder / "models/snapshots"),
-                    "--out", str(folder / "metrics.json")], env=env, check=True, capture_output=True, text=True, cwd=ROOT)
+                    "--checkpoint", str(models / "checkpoint.pt"), "--snapshots", str(models / "snapshots"),
+                    "--out", str(folder / "metrics.json")], env=env, check=True, capture_output=True, text=True,
+                   cwd=ROOT)
     metrics = json.loads((folder / "metrics.json").read_text())
     iterations = json.loads((folder / "reports/train_log.jsonl").read_text().splitlines()[-1])["step"]
     row = {"variant": name, "seed": seed, **metrics, "train_s_per_it": train_s / max(iterations, 1)}
@@ -68,7 +70,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs/diversity")
     parser.add_argument("--variant", action="append", default=[], help='"name=key=value,key=value"; repeatable')
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--set", action="append", default=[], help="an override for every run, e.g. train.iterations=500")
+    parser.add_argument("--set", action="append", default=[],
+                        help="an override for every run, e.g. train.iterations=500")
     parser.add_argument("--parallel", type=int, default=2, help="runs side by side (one thread each)")
     args = parser.parse_args()
     jobs = [(*parse_variant(v), seed) for v in (args.variant or ["baseline"]) for seed in args.seeds]
