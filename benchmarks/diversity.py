@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/diversity.py --store data/processed --evaluator models/evaluator.pt \\
         --variant baseline --variant "msd=model.critic.minibatch_std=4" \\
-        --variant "augment=train.augment.translation=0.125,train.augment.cutout=0.25" --seeds 0 1 2
+        --variant "augment=train.augment.translation=0.125;train.augment.cutout=0.25" --seeds 0 1 2
 
 Each run is `videogan train` (params.yaml plus the variant's overrides and `train.seed`) into its own folder
 under --out, then `videogan evaluate` of its checkpoint against the store's real test split; two runs go side
@@ -29,9 +29,9 @@ COLUMNS = ["modes_covered", "classes_covered", "recall", "content_consistency", 
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
-    """"name=key=value,key=value" (or just "name", no overrides)."""
+    """"name=key=value;key=value" (or just "name", no overrides)."""
     name, _, overrides = text.partition("=")
-    return name, [o for o in overrides.split(",") if o]
+    return name, [o for o in overrides.split(";") if o]
 
 
 def run_one(name: str, overrides: list[str], seed: int, args: argparse.Namespace) -> dict:
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, default=ROOT / "data/processed")
     parser.add_argument("--evaluator", type=Path, default=ROOT / "models/evaluator.pt")
     parser.add_argument("--out", type=Path, default=ROOT / "runs/diversity")
-    parser.add_argument("--variant", action="append", default=[], help='"name=key=value,key=value"; repeatable')
+    parser.add_argument("--variant", action="append", default=[], help='"name=key=value;key=value"; repeatable')
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", action="append", default=[],
                         help="an override for every run, e.g. train.iterations=500")
