@@ -23,7 +23,7 @@ TINY_PARAMS = {
     "train": {"iterations": 6, "batch_size": 8, "snapshot_every": 3, "resume_every": 2, "log_every": 2,
               "video_every": 3, "schedule": {"burst_first": 1, "burst_steps": 3, "n_critic": 2}},
     "evaluator": {"epochs": 1, "max_clips": 200, "val_clips": 50},
-    "evaluate": {"num_samples": 50, "fvd": {"videos": 8, "batch_size": 8}},
+    "evaluate": {"num_samples": 50, "fvd": {"videos": 4, "batch_size": 4}},
 }
 
 

@@ -104,7 +104,7 @@ def separation() -> dict[str, float]:
     broken = {
         "shuffled": np.stack([v[rng.permutation(10)] for v in c]),
         "static": np.repeat(c[:, :1], 10, 1),
-        "noise": rng.integers(0, 256, c.shape, dtype=np.uint8),
+        "noise": rng.integers(0, 256, c[:16].shape, dtype=np.uint8),  # 16 are plenty: 165x fvd_ref at 32
     }
     identical = frechet_distance(scorer.real_a, scorer.real_a)  # 128 videos, 400 dims: singular covariances
     return {"ref": scorer.reference, "identical": identical, **{name: scorer.fvd(v) for name, v in broken.items()},
@@ -119,7 +119,7 @@ def test_identical_sets_give_zero():
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, factor", [("shuffled", 1.8), ("static", 3.0), ("noise", 20.0)])
 def test_broken_videos_raise_fvd_well_above_the_real_reference(kind, factor):
-    # measured (benchmarks/fvd.py --separation 128): shuffled 2.5x, static 5.6x, noise 209x fvd_ref
+    # measured (benchmarks/fvd.py --separation 128): shuffled 2.5x, static 5.6x, noise 209x fvd_ref (128 videos)
     s = separation()
     assert (s["frames"], s["videos"]) == (10, N)
     assert s[kind] > factor * s["ref"], s
