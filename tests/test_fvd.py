@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import pickle
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from videogan.metrics.fvd import FvdScorer, i3d_input
 from videogan.metrics.i3d import load_i3d
 from videogan.metrics.i3d_weights import load_arrays, weights_path
 
-REFERENCE = np.load(__import__("pathlib").Path(__file__).parent / "reference" / "i3d_reference.npz")
+REFERENCE = np.load(Path(__file__).parent / "reference" / "i3d_reference.npz")
 N = 128  # videos per set: at 64 shuffled frames gave only 1.5x fvd_ref (benchmarks/fvd.py --separation)
 
 

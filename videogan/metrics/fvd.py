@@ -81,10 +81,10 @@ class FvdScorer:
             return None
         videos = cfg.videos or len(real_a)
         model = load_i3d(device=device)
-        scorer = cls(model, np.empty(0), 0.0, videos, frames, cfg, device, progress)
-        scorer.real_a = scorer.logits(real_a[:videos], "real A")
-        scorer.reference = frechet_distance(scorer.logits(real_b[:videos], "real B"), scorer.real_a)
-        return scorer
+        logits = lambda clips, name: i3d_logits(model, clips[:videos], frames, cfg.batch_size, device,  # noqa: E731
+                                                f"I3D: {name}" if progress else None)
+        a = logits(real_a, "real A")
+        return cls(model, a, frechet_distance(logits(real_b, "real B"), a), videos, frames, cfg, device, progress)
 
     def logits(self, clips: np.ndarray, name: str) -> np.ndarray:
         return i3d_logits(self.model, clips, self.frames, self.cfg.batch_size, self.device,

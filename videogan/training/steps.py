@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from videogan.config import AugmentConfig
+from videogan.config import AugmentConfig, ImageCriticConfig
 from videogan.losses import critic_loss, generator_loss, gradient_penalty
-from videogan.training import augment as aug
-from videogan.config import ImageCriticConfig
 from videogan.models import Critic, Generator
 from videogan.models.critic import pick_frames
+from videogan.training import augment as aug
 
 STREAMS = {"critic": 1, "generator": 2}
 
