@@ -179,6 +179,7 @@ def scroll_metrics_to(page, name: str) -> None:
     row = page.get_by_text(name, exact=True)
     for _ in range(60):
         if row.count():
+            row.first.scroll_into_view_if_needed()  # rendered is not yet in view: the values beside it must be
             return
         page.evaluate("() => document.querySelectorAll('.ReactVirtualized__Grid').forEach(g => { g.scrollTop += 120; })")
         page.wait_for_timeout(150)
