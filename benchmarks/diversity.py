@@ -5,10 +5,12 @@
         --variant "augment=train.augment.translation=0.125;train.augment.cutout=0.25" --seeds 0 1 2
 
 Each run is `videogan train` (params.yaml plus the variant's overrides and `train.seed`) into its own folder
-under --out, then `videogan evaluate` of its checkpoint against the store's real test split; two runs go side
-by side, one thread each. The table (--out/table.md) holds per run: fd_video / fd_video_init, modes_covered,
-classes_covered, recall, content_consistency, recognisable_frames, digits_per_frame, fvd (with fvd_ref), and
-train seconds per iteration. Every run's metrics.json stays in its folder.
+under --out, then `videogan evaluate` of its checkpoint against the store's real test split, then every
+snapshot scored by the same scorer (FVD left out there); two runs go side by side, one thread each. The table
+(--out/table.md) holds per run: fd_video / fd_video_init, modes_covered, classes_covered, recall,
+content_consistency, recognisable_frames, digits_per_frame, fvd (with fvd_ref), train seconds per iteration,
+and the snapshot with the lowest fd_video. --out/snapshots.md has every snapshot's row. Every run's
+metrics.json and snapshots.json stay in its folder.
 """
 
 from __future__ import annotations
@@ -48,17 +50,59 @@ def run_one(name: str, overrides: list[str], seed: int, args: argparse.Namespace
                     "--checkpoint", str(models / "checkpoint.pt"), "--snapshots", str(models / "snapshots"),
                     "--out", str(folder / "metrics.json")], env=env, check=True, capture_output=True, text=True,
                    cwd=ROOT)
+    if not args.no_snapshots:
+        subprocess.run([sys.executable, __file__, "--score-snapshots", str(folder), *common, *sets,
+                        "--evaluator", str(args.evaluator)], env=env, check=True, cwd=ROOT)
     metrics = json.loads((folder / "metrics.json").read_text())
     iterations = json.loads((folder / "reports/train_log.jsonl").read_text().splitlines()[-1])["step"]
     row = {"variant": name, "seed": seed, **metrics, "train_s_per_it": train_s / max(iterations, 1)}
+    if (folder / "snapshots.json").exists():
+        row["snapshots"] = json.loads((folder / "snapshots.json").read_text())
     print(format_row(row), flush=True)
     return row
+
+
+def score_snapshots(folder: Path, args: argparse.Namespace) -> None:
+    """Every snapshot of a run's models/snapshots scored like `videogan evaluate` (FVD off), into snapshots.json."""
+    from videogan.config import load_config
+    from videogan.devices import resolve_device
+    from videogan.metrics.run import INIT_SNAPSHOT, build_scorer
+    from videogan.sampling import load_generator, sample_clips
+
+    config = load_config(args.params, [*args.set, "evaluate.fvd.enabled=false"])
+    n, seed, batch = config.evaluate.num_samples, config.evaluate.seed, config.evaluate.batch_size
+    device = resolve_device(config.evaluate.device, "evaluate.device")
+    paths = sorted((folder / "models/snapshots").glob("step_*.pt"))
+    scorer = None
+    init = sample_clips(load_generator(folder / "models/snapshots" / INIT_SNAPSHOT, device)[0], n, seed, batch)
+    rows = []
+    for path in paths:
+        generator, _, step = load_generator(path, device)
+        if scorer is None:
+            scorer = build_scorer(config, args.store, args.evaluator, generator.frames, progress=False)[0]
+        rows.append({"step": step, **scorer.score(sample_clips(generator, n, seed, batch), init)})
+    (folder / "snapshots.json").write_text(json.dumps(rows, indent=1))
+
+
+def best_snapshot(r: dict) -> str:
+    snaps = [s for s in r.get("snapshots", []) if s["step"] > 0]
+    if not snaps:
+        return "-"
+    best = min(snaps, key=lambda s: s["fd_video"])
+    return f"{best['fd_video'] / best['fd_video_init']:.2f} @ {best['step']}"
+
+
+def snapshot_rows(r: dict) -> list[str]:
+    return ["| " + " | ".join([r["variant"], str(r["seed"]), str(s["step"]),
+                               f"{s['fd_video'] / s['fd_video_init']:.2f}", *(f"{s[c]:.2f}" for c in COLUMNS)]) + " |"
+            for s in r.get("snapshots", [])]
 
 
 def format_row(r: dict) -> str:
     fvd = f"{r['fvd']:.0f} ({r['fvd_ref']:.0f})" if "fvd" in r else "-"
     cells = [r["variant"], str(r["seed"]), f"{r['fd_video'] / r['fd_video_init']:.2f}",
-             *(f"{r[c]:.2f}" if c in r else "-" for c in COLUMNS), fvd, f"{r['train_s_per_it']:.3f}"]
+             *(f"{r[c]:.2f}" if c in r else "-" for c in COLUMNS), fvd, f"{r['train_s_per_it']:.3f}",
+             best_snapshot(r)]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -73,15 +117,24 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[],
                         help="an override for every run, e.g. train.iterations=500")
     parser.add_argument("--parallel", type=int, default=2, help="runs side by side (one thread each)")
+    parser.add_argument("--no-snapshots", action="store_true", help="score only the final checkpoint")
+    parser.add_argument("--score-snapshots", type=Path, help=argparse.SUPPRESS)  # one run's folder (internal)
     args = parser.parse_args()
+    if args.score_snapshots:
+        score_snapshots(args.score_snapshots, args)
+        return
     jobs = [(*parse_variant(v), seed) for v in (args.variant or ["baseline"]) for seed in args.seeds]
-    header = ("| variant | seed | fd_video / init | " + " | ".join(COLUMNS) + " | fvd (ref) | train s/it |\n|"
-              + "---|" * (len(COLUMNS) + 5))
+    header = ("| variant | seed | fd_video / init | " + " | ".join(COLUMNS)
+              + " | fvd (ref) | train s/it | best snapshot fd / init @ step |\n|" + "---|" * (len(COLUMNS) + 6))
     print(header, flush=True)
     with ThreadPoolExecutor(args.parallel) as pool:
         rows = list(pool.map(lambda job: run_one(*job, args), jobs))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(header + "\n" + "\n".join(format_row(r) for r in rows) + "\n")
+    snapshot_header = ("| variant | seed | step | fd_video / init | " + " | ".join(COLUMNS) + " |\n|"
+                       + "---|" * (len(COLUMNS) + 4))
+    (args.out / "snapshots.md").write_text(
+        snapshot_header + "\n" + "\n".join(line for r in rows for line in snapshot_rows(r)) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""model.image_critic: a 2D critic on drawn frames, with its own penalty, trained with the video critic, and its
+"""model.image_critic: a 2D critic on drawn frames, with its own penalty, its own optimiser, and its
 score in the generator's loss."""
 
 import torch
@@ -49,3 +49,18 @@ def test_the_generator_loss_adds_the_image_critics_score_by_its_weight():
         losses.append(float(generator_step_loss(nets, d, setup)))
     assert losses[1] != losses[0]
     assert abs((losses[2] - losses[0]) - 2 * (losses[1] - losses[0])) < 1e-5
+
+
+def test_the_image_critic_has_its_own_optimiser_with_its_own_settings():
+    cfg = tiny_config(model={"image_critic": {"frames": 2, "widths": [8, 16]}},
+                      train={"optim": {"critic": {"lr": 1e-4}, "image_critic": {"lr": 3e-4, "betas": [0.0, 0.99]}}})
+    state = TrainingState.fresh(cfg, CPU)
+    image = {id(p) for p in state.critic.image.parameters()}
+    assert {id(p) for p in state.params("image_critic")} == image
+    assert not image & {id(p) for p in state.params("critic")}
+    assert len(state.params("critic")) + len(image) == len(list(state.critic.parameters()))
+    group = state.optimizers["image_critic"].param_groups[0]
+    assert group["lr"] == 3e-4 and tuple(group["betas"]) == (0.0, 0.99)
+    assert state.optimizers["critic"].param_groups[0]["lr"] == 1e-4
+    assert state.critic_groups == ["critic", "image_critic"]
+    assert TrainingState.fresh(tiny_config(), CPU).critic_groups == ["critic"]

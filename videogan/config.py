@@ -75,6 +75,7 @@ class OptimizersConfig(Strict):
     critic: OptimizerConfig = OptimizerConfig()
     decoder: OptimizerConfig = OptimizerConfig()
     lstm: OptimizerConfig = OptimizerConfig(type="sgd", lr=1e-3, momentum=0.95)
+    image_critic: OptimizerConfig = OptimizerConfig()  # model.image_critic's own optimiser (when it has frames)
 
 
 class ClippingConfig(Strict):

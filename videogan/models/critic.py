@@ -69,8 +69,8 @@ class Critic(nn.Module):
     def __init__(self, frames: int, frame_size: int, channels: int,
                  widths: tuple[int, ...] = (64, 128, 256, 512), norm: str = "none", dropout: float = 0.2,
                  minibatch_std: int = 0, image_widths: tuple[int, ...] | None = None):
-        """`image_widths`: an ImageCritic of single frames as `self.image` (trained with this critic's optimiser,
-        scored separately: the training steps call it on drawn frames)."""
+        """`image_widths`: an ImageCritic of single frames as `self.image` (scored separately: the training steps
+        call it on drawn frames, and it has its own optimiser, train.optim.image_critic)."""
         super().__init__()
         self.image = ImageCritic(frame_size, channels, image_widths) if image_widths else None
         time_specs, time_out = _time_after(frames, len(widths))
@@ -90,6 +90,11 @@ class Critic(nn.Module):
         self.feature_dim = (cin + (minibatch_std > 0)) * time_out * space_out**2
         self.dropout = dropout
         self.head = nn.Linear(self.feature_dim, 1)
+
+    def video_parameters(self) -> list[nn.Parameter]:
+        """The video critic's own parameters (those of `self.image` excluded)."""
+        image = set() if self.image is None else {id(p) for p in self.image.parameters()}
+        return [p for p in self.parameters() if id(p) not in image]
 
     def forward(self, video: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
         """video (B, C, T, H, W) -> scores (B,). `dropout_mask` (B, feature_dim) of 0/1 replaces the

@@ -35,7 +35,7 @@ from videogan.training.health import FiniteGuard, TrainingDiverged
 from videogan.training.interrupt import StopRequest
 from videogan.training.optim import clip_gradients, grad_norm
 from videogan.training.schedule import instance_noise_sigma, run_until, scheduled_critic_steps
-from videogan.training.state import GROUPS, TrainingState
+from videogan.training.state import TrainingState
 from videogan.training.steps import (CriticInputs, Networks, StepSetup, critic_step_loss, draw,
                                      generator_step_loss, step_generator)
 
@@ -140,18 +140,20 @@ class Trainer:
         d, fake = self.critic_inputs.take(counters.batches, sigma, planned)
         every = train.gp_every
         penalty_weight = train.gp_lambda * every if counters.batches % every == 0 else 0.0
-        s.optimizers["critic"].zero_grad(set_to_none=True)
+        for g in s.critic_groups:
+            s.optimizers[g].zero_grad(set_to_none=True)
         with self._autocast():
             loss, stats = critic_step_loss(self.nets, real, fake, d, self.setup, penalty_weight)
         loss.backward()
-        params = s.params("critic")
-        average_gradients(params, self.rank)
         loss = all_ranks_mean(self.rank, loss.detach())
         self.guard.observe(loss, "critic", counters.step)
-        if want_norm:
-            stats["grad_norm_critic"] = grad_norm(params)
-        clip_gradients(params, train.clip.critic, train.clip.mode)
-        self._optimizer_step("critic")
+        for g in s.critic_groups:
+            params = s.params(g)
+            average_gradients(params, self.rank)
+            if want_norm:
+                stats[f"grad_norm_{g}"] = grad_norm(params)
+            clip_gradients(params, train.clip.critic, train.clip.mode)
+            self._optimizer_step(g)
         counters.batches += 1
         return loss, stats
 
@@ -232,7 +234,7 @@ class Trainer:
                 metrics[key] = sum(values) / len(values)
         for c in collected:
             metrics.update({k: v for k, v in c.items() if k.startswith("grad_norm")})
-        for g in GROUPS:
+        for g in self.state.optimizers:
             metrics[f"lr_{g}"] = self.state.optimizers[g].param_groups[0]["lr"]
         return metrics
 

@@ -14,7 +14,7 @@ from videogan.training import checkpoint
 from videogan.training.ema import averaged_copy
 from videogan.training.optim import build_optimizer, build_scheduler
 
-GROUPS = ("critic", "decoder", "lstm")
+CRITIC_GROUPS = ("critic", "image_critic")  # the optimisers of a critic step
 
 
 @dataclass
@@ -40,13 +40,15 @@ class TrainingState:
         generator = build_generator(config).to(device)
         critic = build_critic(config).to(device)
         groups = {
-            "critic": critic.parameters(),
+            "critic": critic.video_parameters(),
             "decoder": generator.decoder_parameters(),
             "lstm": generator.lstm_parameters(),
         }
-        settings: dict[str, OptimizerConfig] = {g: getattr(config.train.optim, g) for g in GROUPS}
-        optimizers = {g: build_optimizer(groups[g], settings[g]) for g in GROUPS}
-        schedulers = {g: build_scheduler(optimizers[g], settings[g]) for g in GROUPS}
+        if critic.image is not None:
+            groups["image_critic"] = critic.image.parameters()
+        settings: dict[str, OptimizerConfig] = {g: getattr(config.train.optim, g) for g in groups}
+        optimizers = {g: build_optimizer(groups[g], settings[g]) for g in groups}
+        schedulers = {g: build_scheduler(optimizers[g], settings[g]) for g in groups}
         ema = averaged_copy(generator) if config.train.ema_decay is not None else None
         return cls(config, generator, critic, optimizers, schedulers, generator_ema=ema)
 
@@ -57,6 +59,11 @@ class TrainingState:
 
     def params(self, group: str) -> list[torch.nn.Parameter]:
         return [p for pg in self.optimizers[group].param_groups for p in pg["params"]]
+
+    @property
+    def critic_groups(self) -> list[str]:
+        """The optimisers a critic step updates: the video critic's, and the image critic's when there is one."""
+        return [g for g in CRITIC_GROUPS if g in self.optimizers]
 
     # ------------------------------------------------------------ to / from disk
     def full_state(self, training_hash: str) -> dict[str, Any]:
@@ -99,7 +106,7 @@ class TrainingState:
         if self.generator_ema is not None:  # a state saved without an average starts it from its weights
             self.generator_ema.load_state_dict(state.get("generator_ema", state["generator"]))
         self.critic.load_state_dict(state["critic"])
-        for g in GROUPS:
+        for g in self.optimizers:
             self.optimizers[g].load_state_dict(state["optimizers"][g])
             self.schedulers[g].load_state_dict(state["schedulers"][g])
         if not same_config:
@@ -108,7 +115,7 @@ class TrainingState:
         self.extra = dict(state.get("extra", {}))
 
     def _apply_configured_learning_rates(self, step: int) -> None:
-        for g in GROUPS:
+        for g in self.optimizers:
             cfg: OptimizerConfig = getattr(self.config.train.optim, g)
             lr = cfg.lr * (cfg.lr_decay or 1.0) ** step
             for pg in self.optimizers[g].param_groups:
