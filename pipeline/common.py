@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -58,6 +60,21 @@ def answers(url: str, timeout: float = 5.0) -> str | None:
             return None if response.status == 200 else f"HTTP {response.status}"
     except (OSError, ValueError) as exc:
         return str(getattr(exc, "reason", exc))
+
+
+def refused(url: str, user_password: str | None) -> int | None:
+    """The HTTP status (401, 403) when the server at `url` refuses these basic-auth credentials, else None
+    (a server that does not answer is for `answers` to say)."""
+    request = urllib.request.Request(url)
+    if user_password:
+        request.add_header("Authorization", "Basic " + base64.b64encode(user_password.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return None
+    except urllib.error.HTTPError as exc:
+        return exc.code if exc.code in (401, 403) else None
+    except OSError:
+        return None
 
 
 def set_quiet_defaults() -> None:

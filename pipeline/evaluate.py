@@ -41,4 +41,4 @@ def evaluate_flow() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(evaluate_flow)
+    run_stage(evaluate_flow, tracked=True)

@@ -53,7 +53,7 @@ def relog() -> list[str]:
             client.log_artifact(run_id, str(path), folder)
         sent.append(f"{len(new)} {folder} file(s)")
     if not mlflow.search_logged_models(filter_string=f"source_run_id = '{run_id}'", output_format="list"):
-        log_generator_model(mlflow, checkpoint, run_id)
+        log_generator_model(checkpoint, run_id)
         sent.append("the generator model")
     client.set_terminated(run_id)
     return sent

@@ -29,4 +29,4 @@ def render_flow() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(render_flow)
+    run_stage(render_flow, tracked=True)

@@ -21,8 +21,8 @@ from prefect.settings import temporary_settings
 from prefect.states import Failed
 
 from pipeline import local_api
-from pipeline.common import answers, load_params, repo_root
-from videogan.errors import ServiceUnreachable, UserError
+from pipeline.common import answers, load_params, refused, repo_root
+from videogan.errors import CredentialsRefused, ServiceUnreachable, UserError
 
 __all__ = ["ServiceUnreachable", "run_stage", "stage_flow"]
 
@@ -73,10 +73,18 @@ def quiet_prefect_console() -> None:
 
 def check_prefect_api() -> None:
     api = os.environ.get("PREFECT_API_URL")
-    if api and (why := answers(f"{api.rstrip('/')}/health")):
+    if not api:
+        return
+    if why := answers(f"{api.rstrip('/')}/health"):
         raise ServiceUnreachable(f"the Prefect API at {api} (PREFECT_API_URL) does not answer ({why}): "
                                  "start it (`make services`), or unset PREFECT_API_URL to run the stage on "
                                  "a local ephemeral API")
+    auth = os.environ.get("PREFECT_API_AUTH_STRING")
+    if status := refused(f"{api.rstrip('/')}/admin/version", auth):
+        given = "was refused" if auth else "is not set"
+        raise CredentialsRefused(f"the Prefect API at {api} asks for an auth string (HTTP {status}) and "
+                                 f"PREFECT_API_AUTH_STRING {given}: set it to what `python -m pipeline.services "
+                                 "env` prints (or `. .services/env`)")
 
 
 def server_went_away(exc: BaseException) -> bool:
@@ -96,11 +104,22 @@ def fail(message: str) -> None:
     raise SystemExit(1)
 
 
-def run_stage(stage: Callable) -> None:
-    """Validate params (before Prefect starts), check the Prefect API, run the flow, report its end."""
+def check_tracking_server() -> None:
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri.startswith(("http://", "https://")):
+        from pipeline.tracking import check_server
+
+        check_server(uri)
+
+
+def run_stage(stage: Callable, tracked: bool = False) -> None:
+    """Validate params (before Prefect starts), check the Prefect API (and the MLflow server for a stage that
+    records to it: `tracked`), run the flow, report its end."""
     load_params()
     try:
         check_prefect_api()
+        if tracked:
+            check_tracking_server()
     except ServiceUnreachable as exc:
         fail(str(exc))
     quiet_prefect_console()

@@ -15,7 +15,7 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
-from pipeline.common import answers, repo_root, tracking_uri
+from pipeline.common import answers, refused, repo_root, tracking_uri
 from videogan.config import Config, flatten, to_dict
 from videogan.training.callbacks import Callback
 
@@ -33,14 +33,10 @@ def use_store(config: Config):
     before any work, with the line to act on."""
     import mlflow
 
-    from videogan.errors import ServiceUnreachable
-
     chosen_by_user = bool(os.environ.get("MLFLOW_TRACKING_URI"))  # read first: set_tracking_uri sets it
     uri = tracking_uri()
-    if uri.startswith(("http://", "https://")) and (why := answers(f"{uri.rstrip('/')}/health")):
-        raise ServiceUnreachable(f"the MLflow tracking server at {uri} (MLFLOW_TRACKING_URI) does not answer "
-                                 f"({why}): start it (`make services`), or unset MLFLOW_TRACKING_URI to record "
-                                 "into mlflow.db")
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
     mlflow.set_tracking_uri(uri)
     name = experiment_name(config)
     if mlflow.get_experiment_by_name(name) is None:
@@ -52,6 +48,27 @@ def use_store(config: Config):
                 raise
     mlflow.set_experiment(name)
     return mlflow
+
+
+def check_server(uri: str) -> None:
+    """A tracking server that answers and takes this shell's credentials, or one line on what to set."""
+    from videogan.errors import CredentialsRefused, ServiceUnreachable
+
+    if why := answers(f"{uri.rstrip('/')}/health"):
+        raise ServiceUnreachable(f"the MLflow tracking server at {uri} (MLFLOW_TRACKING_URI) does not answer "
+                                 f"({why}): start it (`make services`), or unset MLFLOW_TRACKING_URI to record "
+                                 "into mlflow.db")
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    status = refused(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1",
+                     f"{user}:{password}" if user and password else None)
+    if status:
+        given = ("were refused" if user and password
+                 else "are not set" if not (user or password)
+                 else f"are incomplete ({'MLFLOW_TRACKING_PASSWORD' if user else 'MLFLOW_TRACKING_USERNAME'} "
+                      "is not set)")
+        raise CredentialsRefused(f"the MLflow tracking server at {uri} asks for a user (HTTP {status}) and "
+                                 f"MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD {given}: set them to "
+                                 "what `python -m pipeline.services env` prints (or `. .services/env`)")
 
 
 def git_commit() -> str:
@@ -110,7 +127,7 @@ class MlflowCallback(Callback):
     def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None:
         self.recorder.send("the checkpoint", lambda: self.client.log_artifact(self.run_id, str(checkpoint),
                                                                                "checkpoint"))
-        self.recorder.send("the generator model", lambda: log_generator_model(self.mlflow, checkpoint, self.run_id))
+        self.recorder.send("the generator model", lambda: log_generator_model(checkpoint, self.run_id))
         self.recorder.send("the run's end", lambda: self.client.set_terminated(self.run_id))
         self.recorder.finish(relog_hint="python -m pipeline.relog")
 
@@ -193,25 +210,25 @@ def short(exc: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
-def log_generator_model(mlflow, checkpoint: Path, run_id: str) -> None:
-    """The final generator as an MLflow model: `mlflow.pytorch.load_model(uri)(z)` gives videos.
-    Requirements are explicit (no inference, no network) and the package code travels with it."""
-    import mlflow.pytorch
-    import torch
+def log_generator_model(checkpoint: Path, run_id: str) -> None:
+    """The final generator as an MLflow logged model of plain files (videogan.model_files: safetensors and
+    JSON, no pickle), its digest in the model's tags; `load_logged_generator("models:/<id>")` loads it."""
+    import tempfile
 
-    import videogan
+    from mlflow.tracking import MlflowClient
+
+    from videogan.model_files import DIGEST_TAG, save_generator_files
     from videogan.sampling import load_generator
 
-    generator, _, _ = load_generator(checkpoint)
-    mlflow.start_run(run_id=run_id)
-    try:
-        mlflow.pytorch.log_model(
-            generator, name="generator", code_paths=[str(Path(videogan.__file__).parent)],
-            serialization_format="pickle",
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy", "pydantic", "PyYAML"],
-        )
-    finally:
-        mlflow.end_run()
+    generator, config, step = load_generator(checkpoint)
+    client = MlflowClient()
+    with tempfile.TemporaryDirectory() as folder:
+        digest = save_generator_files(generator, config, step, folder)
+        model = client.create_logged_model(client.get_run(run_id).info.experiment_id, name="generator",
+                                           source_run_id=run_id, model_type="videogan-generator",
+                                           tags={DIGEST_TAG: digest, "step": str(step)})
+        client.log_model_artifacts(model.model_id, folder)
+    client.finalize_logged_model(model.model_id, "READY")
 
 
 @contextmanager

@@ -37,4 +37,4 @@ def train_flow() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(train_flow)
+    run_stage(train_flow, tracked=True)

@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 
+CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "PREFECT_API_AUTH_STRING")
 # `make test` runs two pytest-xdist workers on the 2 cores: one thread each (two when run alone).
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 # The groups `make test`'s two pytest-xdist workers take whole: the modules that share a costly session
@@ -78,6 +79,16 @@ def team_stack(tmp_path_factory):
     try:
         stack.started = stack.services("start", "--postgres-port", str(free_port()), "--mlflow-port",
                                        str(free_port()), "--prefect-port", str(free_port())).stdout
-        yield stack
+        # this process is a client too (MlflowClient, the tests' API calls): as a user who sourced the env file
+        saved = {k: os.environ.get(k) for k in CREDENTIALS}
+        os.environ.update({k: stack.env[k] for k in CREDENTIALS})
+        try:
+            yield stack
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     finally:
         stack.stop()

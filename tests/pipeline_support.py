@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -108,8 +110,9 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        """What a user pastes from `make services`: the two server addresses."""
-        return {"MLFLOW_TRACKING_URI": self.state["mlflow"]["url"], "PREFECT_API_URL": self.state["prefect"]["url"]}
+        """What a user sets from `make services` (its env file): the two server addresses and the credentials."""
+        lines = (self.folder / "env").read_text().splitlines()
+        return dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
 
     def stop(self) -> None:
         """`services stop`, then SIGKILL to whatever it recorded and left running."""
@@ -123,3 +126,19 @@ class Stack:
                     kill(service["pid"])
                 except (ProcessLookupError, PermissionError):
                     pass
+
+
+def prefect_api(url: str, body: dict | None = None, auth: str | None = "env", csrf: bool = True):
+    """Prefect's REST API as its client calls it: the auth string (PREFECT_API_AUTH_STRING unless given), and for
+    a POST the CSRF token it asks for first."""
+    auth = os.environ["PREFECT_API_AUTH_STRING"] if auth == "env" else auth
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    if body is not None and csrf:
+        token = prefect_api(f"{url.split('/api/')[0]}/api/csrf-token?client=tests", auth=auth)
+        headers.update({"Prefect-Csrf-Token": token["token"], "Prefect-Csrf-Client": "tests"})
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())

@@ -10,8 +10,9 @@ import mlflow
 import numpy as np
 import pytest
 import torch
-
 from pipeline_support import copy_repo, env_for, set_params, sh
+
+from videogan.model_files import load_logged_generator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -81,9 +82,11 @@ def test_the_logged_generator_loads_as_a_sampler(pipeline_repo):
     (run,) = runs(pipeline_repo)
     client(pipeline_repo)
     models = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
-    generator = mlflow.pytorch.load_model(models[0].model_uri)
+    generator, config, step = load_logged_generator(models[0].model_uri)
     videos = generator(generator.sample_noise(2, torch.Generator().manual_seed(0)))
-    assert videos.shape == (2, 1, 10, 16, 16)
+    assert videos.shape == (2, 1, 10, 16, 16) and step == int(run.data.params["train.iterations"])
+    assert {a.path for a in mlflow.MlflowClient().list_logged_model_artifacts(models[0].model_id)} == {
+        "generator.safetensors", "generator.json"}  # no pickle in the model
 
 
 def test_editing_a_train_param_reruns_only_train_evaluate_render(pipeline_repo):

@@ -5,24 +5,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import json
 import socket
 import subprocess
 import sys
-import urllib.request
 
 import numpy as np
 import pytest
 from conftest_data import FileServer
-from pipeline_support import TINY_PARAMS, copy_repo, deep_update, env_for, sh
+from pipeline_support import TINY_PARAMS, copy_repo, deep_update, env_for, prefect_api, sh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def api(url: str, body: dict):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def published_file(sequences: int) -> bytes:
@@ -86,13 +78,14 @@ def empty_repo(tmp_path_factory):
 def test_each_stage_turns_a_user_error_into_one_line(empty_repo, team_stack, module, expected):
     """On the team's Prefect server, whose record of the flow run must carry the same message."""
     prefect = team_stack.state["prefect"]["url"]
-    done = stage(empty_repo, module, PREFECT_API_URL=prefect)
+    done = stage(empty_repo, module, PREFECT_API_URL=prefect,
+                 PREFECT_API_AUTH_STRING=team_stack.env["PREFECT_API_AUTH_STRING"])
     assert done.returncode == 1
     assert "Traceback" not in said(done), said(done)
     errors = [line for line in said(done).splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and expected in errors[0], said(done)
-    [flow] = api(f"{prefect}/flows/filter", {"flows": {"name": {"any_": [module]}}})
-    [run] = api(f"{prefect}/flow_runs/filter", {"flows": {"id": {"any_": [flow["id"]]}}, "sort": "START_TIME_DESC",
+    [flow] = prefect_api(f"{prefect}/flows/filter", {"flows": {"name": {"any_": [module]}}})
+    [run] = prefect_api(f"{prefect}/flow_runs/filter", {"flows": {"id": {"any_": [flow["id"]]}}, "sort": "START_TIME_DESC",
                                                 "limit": 1})
     assert run["state_type"] == "FAILED" and run["state"]["message"] == errors[0].removeprefix("error: ")
 

@@ -6,6 +6,7 @@ One stack (the session's `team_stack`) and one repository (`pipeline_repo`) serv
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -14,13 +15,16 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import imageio.v3 as iio
 import pytest
 import torch
-from pipeline_support import VENV_BIN, env_for, free_port, set_params, sh
+from pipeline_support import VENV_BIN, env_for, free_port, prefect_api, set_params, sh
+
+from videogan.model_files import load_logged_generator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -44,29 +48,103 @@ def run_named(stack, name: str):
     return run
 
 
-def api(url: str, body: dict | None = None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
 # ---- make services -------------------------------------------------------------------------------
 
 def test_services_answer_and_a_second_start_changes_nothing(team_stack):
-    state = team_stack.state
-    assert "export MLFLOW_TRACKING_URI=" + state["mlflow"]["url"] in team_stack.started
-    assert "export PREFECT_API_URL=" + state["prefect"]["url"] in team_stack.started
+    state, env = team_stack.state, team_stack.env
+    assert f". {team_stack.folder / 'env'}" in team_stack.started
+    assert env["MLFLOW_TRACKING_URI"] == state["mlflow"]["url"] and env["PREFECT_API_URL"] == state["prefect"]["url"]
+    assert env["MLFLOW_TRACKING_USERNAME"] == "admin" and len(env["MLFLOW_TRACKING_PASSWORD"]) >= 24
     assert state["postgres"]["url"].startswith("postgresql+psycopg://")
     assert urllib.request.urlopen(f"{state['mlflow']['url']}/health", timeout=5).status == 200
-    pools = api(f"{state['prefect']['url']}/work_pools/filter", {})
+    pools = prefect_api(f"{state['prefect']['url']}/work_pools/filter", {})
     assert "videogan-process" in {p["name"] for p in pools}
 
+    secrets = (team_stack.folder / "secrets.json").read_text()
     again = team_stack.services("start").stdout
     assert again.count("already running") == 3
     assert team_stack.state == state  # the same PIDs: nothing was started twice
-    assert team_stack.services("env").stdout.strip().splitlines() == [
-        f"export MLFLOW_TRACKING_URI={state['mlflow']['url']}", f"export PREFECT_API_URL={state['prefect']['url']}"]
+    assert (team_stack.folder / "secrets.json").read_text() == secrets  # and the same secrets
+    assert team_stack.services("env").stdout.strip().splitlines() == [f"export {k}={v}" for k, v in env.items()]
+
+
+# ---- the doors are closed ------------------------------------------------------------------------
+
+def status_of(url: str, auth: str | None, method: str = "GET", headers: dict | None = None) -> int:
+    request = urllib.request.Request(url, method=method, headers=dict(headers or {}))
+    if auth is not None:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def postgres_login(stack, password: str | None) -> str:
+    import psycopg
+
+    url = stack.state["postgres"]["url"].replace("postgresql+psycopg", "postgresql")
+    try:
+        with psycopg.connect(url, connect_timeout=5, **({} if password is None else {"password": password})):
+            return "in"
+    except psycopg.OperationalError as exc:
+        return str(exc)
+
+
+def test_each_server_refuses_requests_without_the_credentials(team_stack):
+    env, secrets = team_stack.env, json.loads((team_stack.folder / "secrets.json").read_text())
+    assert "no password supplied" in postgres_login(team_stack, None)
+    assert "password authentication failed" in postgres_login(team_stack, "postgres")
+    assert postgres_login(team_stack, secrets["postgres_password"]) == "in"
+    hba = (team_stack.folder / "postgres/pg_hba.conf").read_text().splitlines()
+    methods = {line.split()[-1] for line in hba if line.strip() and not line.startswith("#")}
+    assert methods == {"scram-sha-256"}
+
+    runs = f"{env['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert status_of(runs, None) == 401
+    assert status_of(runs, "admin:password") == 401
+    assert status_of(runs, f"admin:{env['MLFLOW_TRACKING_PASSWORD']}") == 200
+
+    version = f"{env['PREFECT_API_URL']}/admin/version"
+    assert status_of(version, None) == 401
+    assert status_of(version, "videogan:wrong") == 401
+    assert status_of(version, env["PREFECT_API_AUTH_STRING"]) == 200
+    with pytest.raises(urllib.error.HTTPError, match="403"):  # a POST without the CSRF token
+        prefect_api(f"{env['PREFECT_API_URL']}/flows/filter", {}, csrf=False)
+    preflight = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    assert status_of(f"{env['PREFECT_API_URL']}/flows/filter", None, "OPTIONS", preflight) == 400
+    own = env["PREFECT_API_URL"].removesuffix("/api")
+    assert status_of(f"{env['PREFECT_API_URL']}/flows/filter", None, "OPTIONS", {**preflight, "Origin": own}) == 200
+
+
+def test_the_secrets_and_the_data_are_private_to_their_owner(team_stack):
+    folder = team_stack.folder
+    assert folder.stat().st_mode & 0o077 in (0, 0o010)  # group x: PostgreSQL's own user, when run as root
+    for name in ("secrets.json", "env", "mlflow-auth.ini", "state.json", "logs/mlflow.log"):
+        assert (folder / name).stat().st_mode & 0o077 == 0, name
+    assert (folder / "postgres").stat().st_mode & 0o077 == 0
+    if os.geteuid() != 0:
+        pytest.skip("only root can try the files as another user")
+    for user in ("nobody", "embedded_postgres"):  # another user, and the database server's own
+        for path in (folder / "secrets.json", folder / "env", folder / "mlartifacts"):
+            tried = subprocess.run(["ls" if path.is_dir() else "cat", str(path)], user=user, capture_output=True,
+                                   text=True)
+            assert tried.returncode != 0 and "Permission denied" in tried.stderr, (user, path, tried.stdout)
+
+
+def test_a_stage_without_the_credentials_stops_at_once_naming_the_variable(pipeline_repo, team_stack):
+    env = {**env_for(pipeline_repo), **team_stack.env}
+    without_mlflow = {k: v for k, v in env.items() if not k.startswith("MLFLOW_TRACKING_") or k.endswith("URI")}
+    cases = [({**env, "PREFECT_API_AUTH_STRING": "videogan:wrong"}, "PREFECT_API_AUTH_STRING was refused"),
+             ({k: v for k, v in env.items() if k != "PREFECT_API_AUTH_STRING"}, "PREFECT_API_AUTH_STRING is not set"),
+             (without_mlflow, "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD are not set"),
+             ({**env, "MLFLOW_TRACKING_PASSWORD": "wrong"}, "MLFLOW_TRACKING_PASSWORD were refused")]
+    for case_env, said in cases:
+        done = subprocess.run([sys.executable, "-m", "pipeline.evaluate"], cwd=pipeline_repo, env=case_env,
+                              capture_output=True, text=True, timeout=300)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert done.returncode == 1 and len(errors) == 1 and said in errors[0], done.stderr[-2000:]
 
 
 def test_a_taken_port_is_named_before_anything_starts(team_stack, tmp_path):
@@ -154,7 +232,7 @@ def test_two_parallel_experiments_land_whole_and_apart(sweep, team_stack, tmp_pa
         [model] = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id],
                                               filter_string=f"source_run_id = '{run.info.run_id}'",
                                               output_format="list")
-        generator = mlflow.pytorch.load_model(model.model_uri)
+        generator, _, _ = load_logged_generator(model.model_uri)
         assert generator(generator.sample_noise(2, torch.Generator().manual_seed(0))).shape[:2] == (2, 1)
     assert len(steps_seen) == 2  # two seeds, two different loss curves: nothing was mixed
 
@@ -198,7 +276,9 @@ def test_the_mlflow_ui_compares_the_two_runs_in_a_browser(sweep, team_stack, tmp
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1300, "height": 1100})
+            page = browser.new_page(viewport={"width": 1300, "height": 1100}, http_credentials={
+                "username": team_stack.env["MLFLOW_TRACKING_USERNAME"],
+                "password": team_stack.env["MLFLOW_TRACKING_PASSWORD"]})  # logged in, as the UI's prompt does
             page.goto(compare)
             page.get_by_text("Run details").wait_for(timeout=60_000)
             for run in runs:
@@ -296,8 +376,8 @@ def test_training_goes_on_when_both_servers_stop_and_tracking_catches_up(pipelin
 
     # Prefect: the stages' flow runs, the train one included, are on the restarted server, completed
     prefect = team_stack.state["prefect"]["url"]
-    flows = {f["id"]: f["name"] for f in api(f"{prefect}/flows/filter", {})}
-    recent = api(f"{prefect}/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 3})
+    flows = {f["id"]: f["name"] for f in prefect_api(f"{prefect}/flows/filter", {})}
+    recent = prefect_api(f"{prefect}/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 3})
     assert {flows[r["flow_id"]]: r["state_type"] for r in recent} == {
         "train": "COMPLETED", "evaluate": "COMPLETED", "render": "COMPLETED"}
 
@@ -358,7 +438,7 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
     set_params(repo, {"train": {"iterations": 6, "log_every": 2, "snapshot_every": 3, "resume_every": 2, "seed": 0}})
     env = {**env_for(repo), **team_stack.env, "PREFECT_WORKER_QUERY_SECONDS": "2"}  # Prefect's: 10 s
     prefect(repo, env, "--no-prompt", "deploy", "--prefect-file", "prefect.yaml", "-n", "videogan-retrain")
-    deployment = api(f"{url}/deployments/name/{DEPLOYMENT}")
+    deployment = prefect_api(f"{url}/deployments/name/{DEPLOYMENT}")
     assert deployment["global_concurrency_limit"]["limit"] == 1 and deployment["schedules"][0]["active"]
     assert Path(deployment["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"]
                 ).resolve() == repo.resolve()
@@ -378,7 +458,7 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
     try:
         deadline = time.time() + 600
         while time.time() < deadline:
-            runs = [api(f"{url}/flow_runs/{rid}") for rid in run_ids]
+            runs = [prefect_api(f"{url}/flow_runs/{rid}") for rid in run_ids]
             states_seen |= {r["state_name"] for r in runs}
             most_running = max(most_running, sum(r["state_type"] == "RUNNING" for r in runs))
             if all(r["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for r in runs):
@@ -396,13 +476,34 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
     assert [r["state_type"] for r in runs] == ["COMPLETED", "COMPLETED"], logs
     assert most_running == 1, states_seen  # never both at once
     assert "AwaitingConcurrencySlot" in states_seen, states_seen  # the second one waited its turn
-    ran_on = {api(f"{url}/flow_runs/{rid}")["work_queue_name"] for rid in run_ids}
+    ran_on = {prefect_api(f"{url}/flow_runs/{rid}")["work_queue_name"] for rid in run_ids}
     assert ran_on == {"default"}
     for run in runs:
         name = f"retrain-{run['name']}"
         recorded = run_named(team_stack, name)  # each retraining's MLflow run, on the server
         assert "eval/fd_video" in recorded.data.metrics
 
+
+# ---- rotate, then stop ---------------------------------------------------------------------------
+
+def test_rotate_makes_new_secrets_and_the_old_ones_stop_working(team_stack, sweep):
+    old_env, old = team_stack.env, json.loads((team_stack.folder / "secrets.json").read_text())
+    said = team_stack.services("rotate").stdout
+    assert "update MLFLOW_TRACKING_PASSWORD and PREFECT_API_AUTH_STRING" in said and ". " in said, said
+    new_env, new = team_stack.env, json.loads((team_stack.folder / "secrets.json").read_text())
+    assert all(new[key] != old[key] for key in old)
+    os.environ.update({k: new_env[k] for k in ("MLFLOW_TRACKING_PASSWORD", "PREFECT_API_AUTH_STRING")})
+
+    assert "password authentication failed" in postgres_login(team_stack, old["postgres_password"])
+    assert postgres_login(team_stack, new["postgres_password"]) == "in"
+    runs = f"{new_env['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert status_of(runs, f"admin:{old_env['MLFLOW_TRACKING_PASSWORD']}") == 401
+    assert status_of(runs, f"admin:{new_env['MLFLOW_TRACKING_PASSWORD']}") == 200
+    version = f"{new_env['PREFECT_API_URL']}/admin/version"
+    assert status_of(version, old_env["PREFECT_API_AUTH_STRING"]) == 401
+    assert status_of(version, new_env["PREFECT_API_AUTH_STRING"]) == 200
+    for name in sweep["names"]:  # nothing was lost
+        assert "eval/fd_video" in run_named(team_stack, name).data.metrics
 
 # ---- make services-stop --------------------------------------------------------------------------
 

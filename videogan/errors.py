@@ -63,6 +63,10 @@ class ServiceUnreachable(UserError, RuntimeError):
     """A tracking or orchestration server named by the environment does not answer."""
 
 
+class CredentialsRefused(ServiceUnreachable):
+    """A server that answers but refuses this shell's credentials (or has none from it)."""
+
+
 class TrainingInterrupted(UserError, RuntimeError):
     """Training stopped by a signal after saving its resume state."""
 
