@@ -456,8 +456,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"work pool: {POOL}\nMLflow UI: {state['mlflow']['url']} (user {credentials.MLFLOW_ADMIN})   "
                   f"Prefect UI: {state['prefect']['url'].removesuffix('/api')}\nstate: {state_path(folder)}\n"
                   f"secrets: {folder / credentials.SECRETS_FILE} (yours only)\n"
-                  "in each shell that should use them (addresses and credentials; or "
-                  "`python -m pipeline.services env`):\n"
+                  "in each shell that should use them, the addresses and the credentials "
+                  f"({', '.join(credentials.CLIENT_VARIABLES)}; `python -m pipeline.services env` prints them):\n"
                   f". {folder / credentials.ENV_FILE}")
         elif args.command == "stop":
             print("\n".join(stop(folder)) + f"\ndata kept in {folder}")

@@ -63,11 +63,13 @@ class ModelConfig(Strict):
 
 # --------------------------------------------------------------------- train
 class OptimizerConfig(Strict):
-    type: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(2e-4, gt=0)
+    """One optimiser: Adam for the critics and the decoder, SGD with momentum for the LSTM (the original's)."""
+
+    type: Literal["adam", "sgd"] = "adam"  # the optimiser (fused implementations)
+    lr: float = Field(2e-4, gt=0)  # learning rate
     betas: tuple[float, float] = (0.5, 0.9)  # adam only
     momentum: float = Field(0.0, ge=0, lt=1)  # sgd only
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)  # L2 penalty added to the gradients
     lr_decay: float | None = Field(None, gt=0, le=1)  # per generator iteration: lr *= lr_decay; null = constant
 
 
@@ -79,10 +81,12 @@ class OptimizersConfig(Strict):
 
 
 class ClippingConfig(Strict):
+    """Gradient clipping by norm, per optimiser group."""
+
     mode: Literal["per_parameter", "global", "none"] = "per_parameter"  # per_parameter: each tensor's own norm
-    critic: float = Field(5.0, gt=0)  # max norm for the critic's gradients
-    decoder: float = Field(5.0, gt=0)
-    lstm: float = Field(5.0, gt=0)
+    critic: float = Field(5.0, gt=0)  # max norm for the critics' gradients (video and image)
+    decoder: float = Field(5.0, gt=0)  # max norm for the decoder's gradients
+    lstm: float = Field(5.0, gt=0)  # max norm for the LSTM's gradients
 
 
 class ScheduleConfig(Strict):
@@ -116,10 +120,10 @@ class InstanceNoiseConfig(Strict):
 class TrainConfig(Strict):
     iterations: int = Field(100_000, ge=0)  # generator iterations
     batch_size: int = Field(64, ge=1)  # global batch (split across ranks under torchrun)
-    loss: Literal["wgan-gp", "basic", "alternative"] = "wgan-gp"
+    loss: Literal["wgan-gp", "basic", "alternative"] = "wgan-gp"  # basic: minimax BCE; alternative: -log D(G(z))
     gp_lambda: float = Field(200.0, ge=0)  # gradient-penalty weight (the original's 200)
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0  # weights, noise, draws and batch order
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when there is one
     amp: Literal["none", "bf16"] = "none"  # bf16 autocast, CUDA only
     tf32: bool = True  # allow TF32 matmuls on CUDA
     compile: bool = False  # torch.compile the generator (both uses) and the critic outside the penalty
