@@ -35,9 +35,8 @@ class Secrets:
 
 
 def write_private(path: Path, text: str) -> None:
-    """`text` into `path`, replaced whole, readable by its owner only (videogan.files writes through a mkstemp
-    file, which is 0600 from its first byte)."""
-    write_atomic(text.encode(), path)
+    """`text` into `path`, replaced whole, readable by its owner only from the first byte."""
+    write_atomic(text.encode(), path, private=True)
 
 
 def load(folder: Path) -> Secrets | None:

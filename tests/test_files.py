@@ -85,3 +85,14 @@ def test_a_clip_store_that_does_not_fit_is_one_error_and_the_old_store_stays(sma
         write_store(small_disk / "store", big, None, {"source": "test"})
     assert verify_store(small_disk / "store")["shapes"]["train"] == [4, 8, 16, 16, 1]
     assert not [p.name for p in (small_disk / "store").iterdir() if p.name.startswith(".")]
+
+
+def test_files_get_the_umasks_mode_and_private_ones_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert write_atomic(b"x", tmp_path / "report.json").stat().st_mode & 0o777 == 0o644
+        assert write_atomic(b"x", tmp_path / "secret", private=True).stat().st_mode & 0o777 == 0o600
+        os.umask(0o077)
+        assert write_atomic(b"x", tmp_path / "report.json").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)

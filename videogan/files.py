@@ -16,12 +16,16 @@ from pathlib import Path
 from videogan.errors import NoSpaceError  # noqa: F401  (raised here; also importable from here)
 
 
-def write_atomic(data: bytes | memoryview, path: str | Path) -> Path:
+def write_atomic(data: bytes | memoryview, path: str | Path, private: bool = False) -> Path:
+    """`private`: readable by the owner only (0600) from the first byte; else the mode a new file gets under
+    the process's umask, as with open()."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
     try:
+        if not private:
+            os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -34,6 +38,12 @@ def write_atomic(data: bytes | memoryview, path: str | Path) -> Path:
             raise NoSpaceError(no_space_message(path, len(data), kept)) from None
         raise
     return path
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def out_of_space(exc: BaseException) -> bool:
