@@ -101,17 +101,28 @@ def write_fake_folder(tmp: Path, episodes: int = 4, length: int = 120) -> Path:
 
 
 SOURCES = {
-    "moving_mnist_generated": ["data.dataset=moving_mnist_generated",
-                               "data.moving_mnist_generated.train_sequences=2000",
-                               "data.moving_mnist_generated.val_sequences=200",
-                               "data.moving_mnist_generated.test_sequences=200"],
-    "moving_mnist (file)": ["data.dataset=moving_mnist", "data.moving_mnist.val_sequences=200",
-                            "data.moving_mnist.test_sequences=200"],
+    "moving_mnist_generated": [
+        "data.dataset=moving_mnist_generated",
+        "data.moving_mnist_generated.train_sequences=2000",
+        "data.moving_mnist_generated.val_sequences=200",
+        "data.moving_mnist_generated.test_sequences=200",
+    ],
+    "moving_mnist (file)": [
+        "data.dataset=moving_mnist",
+        "data.moving_mnist.val_sequences=200",
+        "data.moving_mnist.test_sequences=200",
+    ],
     # the same clips for any worker count (tests/test_data_pacman.py); enough of them to outlast the start
-    **{f"pacman_emulator, {n} worker{'s' * (n > 1)}": [
-        "data.dataset=pacman_emulator", "data.pacman_emulator.train_clips=2000", "data.pacman_emulator.val_clips=200",
-        "data.pacman_emulator.test_clips=200", f"data.pacman_emulator.workers={n}"]
-       for n in sorted({1, len(os.sched_getaffinity(0))})},
+    **{
+        f"pacman_emulator, {n} worker{'s' * (n > 1)}": [
+            "data.dataset=pacman_emulator",
+            "data.pacman_emulator.train_clips=2000",
+            "data.pacman_emulator.val_clips=200",
+            "data.pacman_emulator.test_clips=200",
+            f"data.pacman_emulator.workers={n}",
+        ]
+        for n in sorted({1, len(os.sched_getaffinity(0))})
+    },
     "pacman_folder": ["data.dataset=pacman_folder"],
 }
 
@@ -136,13 +147,16 @@ def main() -> None:
         args.json.write_text(json.dumps(results, indent=2))
 
 
-def _profile(name: str, config: Config, tmp: Path, step_seconds: float | None, skip_sources: bool,
-             sources: list[str] | None) -> dict:
+def _profile(
+    name: str, config: Config, tmp: Path, step_seconds: float | None, skip_sources: bool, sources: list[str] | None
+) -> dict:
     d, t = config.data, config.train
     per_step = t.batch_size * t.schedule.n_critic
-    print(f"\n[{name}] store {d.frame_size}x{d.frame_size}x{d.channels}, {d.frames} frames; model {config.frames} "
-          f"frames; batch {t.batch_size}, n_critic {t.schedule.n_critic}: {per_step} clips per generator step "
-          f"({t.batch_size * t.schedule.burst_steps} in a burst)")
+    print(
+        f"\n[{name}] store {d.frame_size}x{d.frame_size}x{d.channels}, {d.frames} frames; model {config.frames} "
+        f"frames; batch {t.batch_size}, n_critic {t.schedule.n_critic}: {per_step} clips per generator step "
+        f"({t.batch_size * t.schedule.burst_steps} in a burst)"
+    )
     out: dict = {"clips_per_generator_step": per_step}
     for workers in (0, 2):
         rate = loader_rate(config, workers, tmp)

@@ -26,12 +26,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOGAN = [sys.executable, "-m", "videogan.cli"]
-COLUMNS = ["modes_covered", "classes_covered", "recall", "content_consistency", "recognisable_frames",
-           "digits_per_frame"]
+COLUMNS = [
+    "modes_covered",
+    "classes_covered",
+    "recall",
+    "content_consistency",
+    "recognisable_frames",
+    "digits_per_frame",
+]
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
-    """"name=key=value;key=value" (or just "name", no overrides)."""
+    """ "name=key=value;key=value" (or just "name", no overrides)."""
     name, _, overrides = text.partition("=")
     return name, [o for o in overrides.split(";") if o]
 
@@ -42,17 +48,53 @@ def run_one(name: str, overrides: list[str], seed: int, args: argparse.Namespace
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     common = ["--params", str(args.params), "--store", str(args.store)]
     started = time.perf_counter()
-    subprocess.run([*VIDEOGAN, "train", *common, *sets, "--root", str(folder), "--no-tensorboard"], env=env,
-                   check=True, capture_output=True, text=True, cwd=ROOT)
+    subprocess.run(
+        [*VIDEOGAN, "train", *common, *sets, "--root", str(folder), "--no-tensorboard"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     train_s = time.perf_counter() - started
     models = folder / "models"
-    subprocess.run([*VIDEOGAN, "evaluate", *common, *sets, "--evaluator", str(args.evaluator),
-                    "--checkpoint", str(models / "checkpoint.pt"), "--snapshots", str(models / "snapshots"),
-                    "--out", str(folder / "metrics.json")], env=env, check=True, capture_output=True, text=True,
-                   cwd=ROOT)
+    subprocess.run(
+        [
+            *VIDEOGAN,
+            "evaluate",
+            *common,
+            *sets,
+            "--evaluator",
+            str(args.evaluator),
+            "--checkpoint",
+            str(models / "checkpoint.pt"),
+            "--snapshots",
+            str(models / "snapshots"),
+            "--out",
+            str(folder / "metrics.json"),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if not args.no_snapshots:
-        subprocess.run([sys.executable, __file__, "--score-snapshots", str(folder), *common, *sets,
-                        "--evaluator", str(args.evaluator)], env=env, check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--score-snapshots",
+                str(folder),
+                *common,
+                *sets,
+                "--evaluator",
+                str(args.evaluator),
+            ],
+            env=env,
+            check=True,
+            cwd=ROOT,
+        )
     metrics = json.loads((folder / "metrics.json").read_text())
     iterations = json.loads((folder / "reports/train_log.jsonl").read_text().splitlines()[-1])["step"]
     row = {"variant": name, "seed": seed, **metrics, "train_s_per_it": train_s / max(iterations, 1)}
@@ -93,16 +135,33 @@ def best_snapshot(r: dict) -> str:
 
 
 def snapshot_rows(r: dict) -> list[str]:
-    return ["| " + " | ".join([r["variant"], str(r["seed"]), str(s["step"]),
-                               f"{s['fd_video'] / s['fd_video_init']:.2f}", *(f"{s[c]:.2f}" for c in COLUMNS)]) + " |"
-            for s in r.get("snapshots", [])]
+    return [
+        "| "
+        + " | ".join(
+            [
+                r["variant"],
+                str(r["seed"]),
+                str(s["step"]),
+                f"{s['fd_video'] / s['fd_video_init']:.2f}",
+                *(f"{s[c]:.2f}" for c in COLUMNS),
+            ]
+        )
+        + " |"
+        for s in r.get("snapshots", [])
+    ]
 
 
 def format_row(r: dict) -> str:
     fvd = f"{r['fvd']:.0f} ({r['fvd_ref']:.0f})" if "fvd" in r else "-"
-    cells = [r["variant"], str(r["seed"]), f"{r['fd_video'] / r['fd_video_init']:.2f}",
-             *(f"{r[c]:.2f}" if c in r else "-" for c in COLUMNS), fvd, f"{r['train_s_per_it']:.3f}",
-             best_snapshot(r)]
+    cells = [
+        r["variant"],
+        str(r["seed"]),
+        f"{r['fd_video'] / r['fd_video_init']:.2f}",
+        *(f"{r[c]:.2f}" if c in r else "-" for c in COLUMNS),
+        fvd,
+        f"{r['train_s_per_it']:.3f}",
+        best_snapshot(r),
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -114,8 +173,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs/diversity")
     parser.add_argument("--variant", action="append", default=[], help='"name=key=value;key=value"; repeatable')
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--set", action="append", default=[],
-                        help="an override for every run, e.g. train.iterations=500")
+    parser.add_argument(
+        "--set", action="append", default=[], help="an override for every run, e.g. train.iterations=500"
+    )
     parser.add_argument("--parallel", type=int, default=2, help="runs side by side (one thread each)")
     parser.add_argument("--no-snapshots", action="store_true", help="score only the final checkpoint")
     parser.add_argument("--score-snapshots", type=Path, help=argparse.SUPPRESS)  # one run's folder (internal)
@@ -124,17 +184,23 @@ def main() -> None:
         score_snapshots(args.score_snapshots, args)
         return
     jobs = [(*parse_variant(v), seed) for v in (args.variant or ["baseline"]) for seed in args.seeds]
-    header = ("| variant | seed | fd_video / init | " + " | ".join(COLUMNS)
-              + " | fvd (ref) | train s/it | best snapshot fd / init @ step |\n|" + "---|" * (len(COLUMNS) + 6))
+    header = (
+        "| variant | seed | fd_video / init | "
+        + " | ".join(COLUMNS)
+        + " | fvd (ref) | train s/it | best snapshot fd / init @ step |\n|"
+        + "---|" * (len(COLUMNS) + 6)
+    )
     print(header, flush=True)
     with ThreadPoolExecutor(args.parallel) as pool:
         rows = list(pool.map(lambda job: run_one(*job, args), jobs))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(header + "\n" + "\n".join(format_row(r) for r in rows) + "\n")
-    snapshot_header = ("| variant | seed | step | fd_video / init | " + " | ".join(COLUMNS) + " |\n|"
-                       + "---|" * (len(COLUMNS) + 4))
+    snapshot_header = (
+        "| variant | seed | step | fd_video / init | " + " | ".join(COLUMNS) + " |\n|" + "---|" * (len(COLUMNS) + 4)
+    )
     (args.out / "snapshots.md").write_text(
-        snapshot_header + "\n" + "\n".join(line for r in rows for line in snapshot_rows(r)) + "\n")
+        snapshot_header + "\n" + "\n".join(line for r in rows for line in snapshot_rows(r)) + "\n"
+    )
 
 
 if __name__ == "__main__":

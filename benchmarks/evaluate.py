@@ -37,10 +37,17 @@ def profile_config(profile: str, num_samples: int, overrides: list[str]) -> Conf
 
 
 def save_untrained(config: Config, folder: Path) -> tuple[Path, Path]:
-    state = {"format": FORMAT, "kind": "generator", "config": to_dict(config), "step": 0,
-             "generator": build_generator(config).state_dict()}
-    return (save_atomic(state, folder / "checkpoint.pt"),
-            save_atomic(state, folder / "snapshots" / "step_0000000.pt").parent)
+    state = {
+        "format": FORMAT,
+        "kind": "generator",
+        "config": to_dict(config),
+        "step": 0,
+        "generator": build_generator(config).state_dict(),
+    }
+    return (
+        save_atomic(state, folder / "checkpoint.pt"),
+        save_atomic(state, folder / "snapshots" / "step_0000000.pt").parent,
+    )
 
 
 def timed(label: str, fn):
@@ -56,29 +63,44 @@ def main() -> None:
     parser.add_argument("--profile", choices=["demo", "full"], default="demo")
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
-                        help="override a params key, e.g. evaluator.epochs=8 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="override a params key, e.g. evaluator.epochs=8 (repeatable)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     config = profile_config(args.profile, args.num_samples, args.overrides)
     d = config.data
     e = config.evaluator
-    print(f"[{args.profile}] {d.dataset} {d.frame_size}x{d.frame_size}, {config.frames} frames, "
-          f"{args.num_samples} samples, {torch.get_num_threads()} threads, device {config.evaluate.device}; "
-          f"evaluator width {e.width}, {e.epochs} epochs of {e.max_clips} clips at most")
+    print(
+        f"[{args.profile}] {d.dataset} {d.frame_size}x{d.frame_size}, {config.frames} frames, "
+        f"{args.num_samples} samples, {torch.get_num_threads()} threads, device {config.evaluate.device}; "
+        f"evaluator width {e.width}, {e.epochs} epochs of {e.max_clips} clips at most"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         timed("store", lambda: prepare(config, tmp / "raw", tmp / "store", progress=False))
-        info, fit_s = timed("fit-evaluator", lambda: fit_from_store(config, tmp / "store", tmp / "evaluator.pt",
-                                                                    progress=False))
+        info, fit_s = timed(
+            "fit-evaluator", lambda: fit_from_store(config, tmp / "store", tmp / "evaluator.pt", progress=False)
+        )
         checkpoint, snapshots = save_untrained(config, tmp / "models")
-        metrics, eval_s = timed("evaluate", lambda: evaluate_checkpoint(
-            config, tmp / "store", tmp / "evaluator.pt", checkpoint, snapshots, progress=False))
+        metrics, eval_s = timed(
+            "evaluate",
+            lambda: evaluate_checkpoint(
+                config, tmp / "store", tmp / "evaluator.pt", checkpoint, snapshots, progress=False
+            ),
+        )
     accuracy = ", ".join(f"{k} {v:.3f}" for k, v in info["accuracy"].items())
-    print(f"[{args.profile}] fit-evaluator {fit_s:.1f} s (held-out accuracy {accuracy}); "
-          f"evaluate {args.num_samples} samples {eval_s:.1f} s; fd_video {metrics['fd_video']:.1f} "
-          f"vs fd_video_ref {metrics['fd_video_ref']:.2f}")
+    print(
+        f"[{args.profile}] fit-evaluator {fit_s:.1f} s (held-out accuracy {accuracy}); "
+        f"evaluate {args.num_samples} samples {eval_s:.1f} s; fd_video {metrics['fd_video']:.1f} "
+        f"vs fd_video_ref {metrics['fd_video_ref']:.2f}"
+    )
 
 
 if __name__ == "__main__":

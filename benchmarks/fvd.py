@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from test_metrics_moving_digits import moving_digits  # noqa: E402
+
 from videogan.config import load_config  # noqa: E402
 from videogan.metrics.distances import frechet_distance  # noqa: E402
 from videogan.metrics.fvd import FvdScorer, i3d_logits  # noqa: E402
@@ -44,9 +45,11 @@ def stage_seconds(profile: str) -> None:
     scorer = FvdScorer.build(clips[:n], clips[n : 2 * n], cfg)
     scores = scorer.score(clips[2 * n : 3 * n], clips[3 * n :])
     seconds = time.perf_counter() - started
-    print(f"[{profile}] {size}x{size}, {scorer.frames} of {frames} frames, {n} videos per set: stage +{seconds:.1f} s "
-          f"({seconds / (4 * n):.3f} s per video); fvd {scores['fvd']:.1f}, fvd_ref {scores['fvd_ref']:.1f}",
-          flush=True)
+    print(
+        f"[{profile}] {size}x{size}, {scorer.frames} of {frames} frames, {n} videos per set: stage +{seconds:.1f} s "
+        f"({seconds / (4 * n):.3f} s per video); fvd {scores['fvd']:.1f}, fvd_ref {scores['fvd_ref']:.1f}",
+        flush=True,
+    )
 
 
 def separation(n: int, frames: int, size: int) -> None:
@@ -56,7 +59,8 @@ def separation(n: int, frames: int, size: int) -> None:
     a, b, c = clips[:n], clips[n : 2 * n], clips[2 * n :]
     rng = np.random.default_rng(1)
     candidates = {
-        "real B (fvd_ref)": b, "identical": a,
+        "real B (fvd_ref)": b,
+        "identical": a,
         "shuffled frames": np.stack([v[rng.permutation(frames)] for v in c]),
         "static (frame 0)": np.repeat(c[:, :1], frames, 1),
         "noise": rng.integers(0, 256, c.shape, dtype=np.uint8),
@@ -72,13 +76,25 @@ def separation(n: int, frames: int, size: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--separation", type=int, default=0, metavar="N",
-                        help="also print the separation table with N videos per set (0: skip)")
-    parser.add_argument("--profiles", nargs="*", default=["demo"], choices=["demo", "full"],
-                        help="full: 4 x 1,000 videos of 16 frames, about 12 minutes on 2 CPU cores")
+    parser.add_argument(
+        "--separation",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the separation table with N videos per set (0: skip)",
+    )
+    parser.add_argument(
+        "--profiles",
+        nargs="*",
+        default=["demo"],
+        choices=["demo", "full"],
+        help="full: 4 x 1,000 videos of 16 frames, about 12 minutes on 2 CPU cores",
+    )
     args = parser.parse_args()
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset: the best the CPU has)')}")
+    print(
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset: the best the CPU has)')}"
+    )
     for profile in args.profiles:
         stage_seconds(profile)
     if args.separation:

@@ -38,11 +38,21 @@ from videogan.data.batches import open_training_batches  # noqa: E402
 from videogan.data.preprocess import prepare  # noqa: E402
 from videogan.training.loop import OutputPaths, Trainer  # noqa: E402
 
-TINY = ["data.frame_size=16", "data.frames=8", "model.generator.motion_dim=16", "model.generator.content_dim=16",
-        "model.generator.width=8", "model.generator.max_width=32", "model.critic.widths=[8, 16, 32, 32]",
-        "train.batch_size=8"]
-SQUARES = ["data.dataset=bouncing_squares", "data.bouncing_squares.num_videos=256",
-           "data.bouncing_squares.square_size=6"]
+TINY = [
+    "data.frame_size=16",
+    "data.frames=8",
+    "model.generator.motion_dim=16",
+    "model.generator.content_dim=16",
+    "model.generator.width=8",
+    "model.generator.max_width=32",
+    "model.critic.widths=[8, 16, 32, 32]",
+    "train.batch_size=8",
+]
+SQUARES = [
+    "data.dataset=bouncing_squares",
+    "data.bouncing_squares.num_videos=256",
+    "data.bouncing_squares.square_size=6",
+]
 
 
 def config_for(size: str, device: str, amp: str = "none", compile_: bool = False) -> Config:
@@ -73,14 +83,24 @@ def kernels_in(fn, device: torch.device) -> int:
 def step_table(config: Config, device: torch.device, peak: float, amp: str) -> list[dict]:
     rows = []
     for name, fn in step_functions(config, device).items():
+
         def run(fn=fn):
             with autocast(device, amp):
                 fn()
+
         flops = count_flops(run)
         seconds = timed(run, 5, device)
-        rows.append({"step": name, "amp": amp, "gflop": flops / 1e9, "ms": seconds * 1e3,
-                     "tflops": flops / seconds / 1e12, "of_matmul": flops / seconds / peak,
-                     "kernels": kernels_in(run, device)})
+        rows.append(
+            {
+                "step": name,
+                "amp": amp,
+                "gflop": flops / 1e9,
+                "ms": seconds * 1e3,
+                "tflops": flops / seconds / 1e12,
+                "of_matmul": flops / seconds / peak,
+                "kernels": kernels_in(run, device),
+            }
+        )
     return rows
 
 
@@ -110,8 +130,13 @@ def loop_speed(config: Config, store: Path, device: torch.device, iterations: in
     del trainer
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return {"amp": config.train.amp, "compile": config.train.compile, "it_per_s": iterations / seconds,
-            "warmup_s": warm_s, "host_syncs_per_iteration": syncs}
+    return {
+        "amp": config.train.amp,
+        "compile": config.train.compile,
+        "it_per_s": iterations / seconds,
+        "warmup_s": warm_s,
+        "host_syncs_per_iteration": syncs,
+    }
 
 
 def main() -> None:
@@ -137,8 +162,10 @@ def main() -> None:
     steps = [row for amp in ("none", "bf16") for row in step_table(config, device, peak, amp)]
     print(f"\n{'step':16} {'amp':5} {'GFLOP':>8} {'ms':>8} {'TFLOP/s':>8} {'of matmul':>10} {'kernels':>8}")
     for r in steps:
-        print(f"{r['step']:16} {r['amp']:5} {r['gflop']:8.1f} {r['ms']:8.2f} {r['tflops']:8.2f} "
-              f"{r['of_matmul']:10.3f} {r['kernels']:8d}")
+        print(
+            f"{r['step']:16} {r['amp']:5} {r['gflop']:8.1f} {r['ms']:8.2f} {r['tflops']:8.2f} "
+            f"{r['of_matmul']:10.3f} {r['kernels']:8d}"
+        )
 
     loops = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,16 +173,30 @@ def main() -> None:
         prepare(config, Path(tmp) / "raw", store, progress=False)
         for compile_ in (False,) if args.no_compile else (False, True):
             for amp in ("none", "bf16"):
-                loops.append(loop_speed(config_for(args.size, args.device, amp, compile_), store, device,
-                                        args.iterations, args.warmup))
+                loops.append(
+                    loop_speed(
+                        config_for(args.size, args.device, amp, compile_), store, device, args.iterations, args.warmup
+                    )
+                )
     print(f"\n{'amp':5} {'compile':8} {'it/s':>7} {'warm-up s':>10} {'host syncs/it':>14}")
     for r in loops:
         syncs = "n/a" if r["host_syncs_per_iteration"] is None else f"{r['host_syncs_per_iteration']:.2f}"
         print(f"{r['amp']:5} {str(r['compile']):8} {r['it_per_s']:7.2f} {r['warmup_s']:10.1f} {syncs:>14}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"device": name, "torch": torch.__version__, "size": args.size,
-                                    "matmul": yardstick, "matmul_tflops": peak / 1e12, "steps": steps,
-                                    "loop": loops}, indent=1))
+    args.out.write_text(
+        json.dumps(
+            {
+                "device": name,
+                "torch": torch.__version__,
+                "size": args.size,
+                "matmul": yardstick,
+                "matmul_tflops": peak / 1e12,
+                "steps": steps,
+                "loop": loops,
+            },
+            indent=1,
+        )
+    )
     print(f"\nwrote {args.out}")
 
 

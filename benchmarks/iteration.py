@@ -31,14 +31,20 @@ from videogan.data.batches import ClipBatches  # noqa: E402
 from videogan.training.loop import OutputPaths, Trainer  # noqa: E402
 
 
-def profile_config(name: str, batch: int | None, compile_: bool, extra: list[str] = (),
-                   device: str = "cpu") -> Config:
+def profile_config(name: str, batch: int | None, compile_: bool, extra: list[str] = (), device: str = "cpu") -> Config:
     """A profile (`full` or `demo`) in steady state: bursts off, no outputs, endless."""
     raw = to_dict(Config() if name == "full" else load_config(ROOT / "params.yaml"))
     train = raw["train"]
     train["schedule"].update(burst_first=0, burst_every=0)
-    train.update(compile=compile_, log_every=10**9, snapshot_every=10**9, resume_every=10**9,
-                 video_every=10**9, iterations=10**9, device=device)
+    train.update(
+        compile=compile_,
+        log_every=10**9,
+        snapshot_every=10**9,
+        resume_every=10**9,
+        video_every=10**9,
+        iterations=10**9,
+        device=device,
+    )
     if batch:
         train["batch_size"] = batch
     return config_from_dict(apply_overrides(raw, list(extra)))
@@ -48,8 +54,9 @@ def trainer_for(config: Config, root: Path) -> tuple[Trainer, object]:
     rng = np.random.default_rng(0)
     size, frames = config.data.frame_size, config.frames
     clips = rng.integers(0, 256, (64, frames, size, size, config.data.channels), dtype=np.uint8)
-    trainer = Trainer(config, ClipBatches(clips, config.train.batch_size, frames), OutputPaths.under(root),
-                      say=lambda *_: None)
+    trainer = Trainer(
+        config, ClipBatches(clips, config.train.batch_size, frames), OutputPaths.under(root), say=lambda *_: None
+    )
     return trainer, trainer.batches.stream()
 
 
@@ -74,8 +81,10 @@ def ops(args) -> None:
         for _ in range(3):  # warm-up: optimiser state, compiled graphs
             trainer._iteration(stream, False)
         count = top_level_aten_ops(lambda: [trainer._iteration(stream, False) for _ in range(args.repeats)])
-    print(f"{args.profile} batch {config.train.batch_size} n_critic {config.train.schedule.n_critic} "
-          f"compile {args.compile}: {count / args.repeats:.0f} aten ops per iteration")
+    print(
+        f"{args.profile} batch {config.train.batch_size} n_critic {config.train.schedule.n_critic} "
+        f"compile {args.compile}: {count / args.repeats:.0f} aten ops per iteration"
+    )
 
 
 def loop(args) -> None:
@@ -88,8 +97,10 @@ def loop(args) -> None:
         for _ in range(args.iterations):
             trainer._iteration(stream, False)
         seconds = time.perf_counter() - start
-    print(f"{args.profile} batch {config.train.batch_size} compile {args.compile} {' '.join(args.set)}, "
-          f"{torch.get_num_threads()} threads: {args.iterations / seconds:.2f} it/s")
+    print(
+        f"{args.profile} batch {config.train.batch_size} compile {args.compile} {' '.join(args.set)}, "
+        f"{torch.get_num_threads()} threads: {args.iterations / seconds:.2f} it/s"
+    )
 
 
 def main() -> None:

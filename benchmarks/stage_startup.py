@@ -44,8 +44,12 @@ def start_seconds(home: Path) -> float:
 
 
 def stage_seconds(folder: Path) -> float:
-    env = {**os.environ, "PREFECT_HOME": str(folder / ".prefect"), "PYTHONPATH": str(ROOT),
-           "VIDEOGAN_LOCAL_API_IDLE_S": "5"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(folder / ".prefect"),
+        "PYTHONPATH": str(ROOT),
+        "VIDEOGAN_LOCAL_API_IDLE_S": "5",
+    }
     env.pop("PREFECT_API_URL", None)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.download"], cwd=folder, env=env, capture_output=True, check=True)
@@ -53,8 +57,12 @@ def stage_seconds(folder: Path) -> float:
 
 
 def measure(repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {"API start, new home": [], "API start, warm": [], "stage, first of a run": [],
-                                     "stage, next": []}
+    times: dict[str, list[float]] = {
+        "API start, new home": [],
+        "API start, warm": [],
+        "stage, first of a run": [],
+        "stage, next": [],
+    }
     for _ in range(repeats):
         folder = Path(tempfile.mkdtemp(prefix="videogan-stage-"))
         try:
@@ -83,8 +91,10 @@ def main() -> None:
     print(f"{'seconds':<24}{'idle':>8}{'busy':>8}{'busy/idle':>11}")
     for kind in idle:
         print(f"{kind:<24}{idle[kind]:>8.1f}{busy[kind]:>8.1f}{busy[kind] / idle[kind]:>10.1f}x")
-    print(f"cpu: {os.cpu_count()} cores; Prefect waits PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS "
-          "(120 s in the stages, 20 s in Prefect)")
+    print(
+        f"cpu: {os.cpu_count()} cores; Prefect waits PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS "
+        "(120 s in the stages, 20 s in Prefect)"
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,15 @@ from iteration import top_level_aten_ops  # noqa: E402
 
 from videogan.config import Config, config_from_dict, load_config, to_dict  # noqa: E402
 from videogan.training.state import TrainingState  # noqa: E402
-from videogan.training.steps import (Networks, StepSetup, critic_step_loss, draw, generator_step_loss,  # noqa: E402
-                                     make_fakes, step_generator)
+from videogan.training.steps import (  # noqa: E402
+    Networks,
+    StepSetup,
+    critic_step_loss,
+    draw,
+    generator_step_loss,  # noqa: E402
+    make_fakes,
+    step_generator,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +78,7 @@ def step_functions(config: Config, device: torch.device):
             d.zero_grad(set_to_none=True)
             loss, _ = critic_step_loss(nets, real, make_fakes(nets, [draws])[0], draws, setup)
             loss.backward()
+
         return run
 
     def generator():
@@ -82,6 +90,7 @@ def step_functions(config: Config, device: torch.device):
             d.requires_grad_(False)
             generator_step_loss(nets, draws, setup).backward()
             d.requires_grad_(True)
+
         return run
 
     return {"critic": critic(False), "critic+penalty": critic(True), "generator": generator()}
@@ -130,8 +139,10 @@ def main() -> None:
             flops = count_flops(fn)
             seconds = timed(fn, args.repeats, device)
             rate = flops / seconds
-            print(f"{profile:8} {name:16} {flops / 1e9:8.2f} {seconds * 1e3:9.1f} "
-                  f"{rate / 1e9:9.1f} {rate / peak:10.2f} {top_level_aten_ops(fn):9d}")
+            print(
+                f"{profile:8} {name:16} {flops / 1e9:8.2f} {seconds * 1e3:9.1f} "
+                f"{rate / 1e9:9.1f} {rate / peak:10.2f} {top_level_aten_ops(fn):9d}"
+            )
 
 
 if __name__ == "__main__":

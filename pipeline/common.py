@@ -77,6 +77,36 @@ def refused(url: str, user_password: str | None) -> int | None:
         return None
 
 
+def check_tracking_server(uri: str) -> None:
+    """A tracking server that answers and takes this shell's credentials, or one line on what to set."""
+    from videogan.errors import CredentialsRefused, ServiceUnreachable
+
+    if why := answers(f"{uri.rstrip('/')}/health"):
+        raise ServiceUnreachable(
+            f"the MLflow tracking server at {uri} (MLFLOW_TRACKING_URI) does not answer "
+            f"({why}): start it (`make services`), or unset MLFLOW_TRACKING_URI to record "
+            "into mlflow.db"
+        )
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    status = refused(
+        f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1",
+        f"{user}:{password}" if user and password else None,
+    )
+    if status:
+        given = (
+            "were refused"
+            if user and password
+            else "are not set"
+            if not (user or password)
+            else f"are incomplete ({'MLFLOW_TRACKING_PASSWORD' if user else 'MLFLOW_TRACKING_USERNAME'} is not set)"
+        )
+        raise CredentialsRefused(
+            f"the MLflow tracking server at {uri} asks for a user (HTTP {status}) and "
+            f"MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD {given}: set them to "
+            "what `python -m pipeline.services env` prints (or `. .services/env`)"
+        )
+
+
 def set_quiet_defaults() -> None:
     for key, value in QUIET_DEFAULTS.items():
         os.environ.setdefault(key, value)

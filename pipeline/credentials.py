@@ -17,8 +17,13 @@ MLFLOW_ADMIN = "admin"
 PREFECT_USER = "videogan"
 SECRETS_FILE = "secrets.json"
 ENV_FILE = "env"
-CLIENT_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
-                    "PREFECT_API_URL", "PREFECT_API_AUTH_STRING")
+CLIENT_VARIABLES = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "PREFECT_API_URL",
+    "PREFECT_API_AUTH_STRING",
+)
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,12 @@ class Secrets:
 
     @classmethod
     def generate(cls) -> "Secrets":
-        return cls(secrets.token_urlsafe(24), secrets.token_urlsafe(24),
-                   f"{PREFECT_USER}:{secrets.token_urlsafe(24)}", secrets.token_urlsafe(32))
+        return cls(
+            secrets.token_urlsafe(24),
+            secrets.token_urlsafe(24),
+            f"{PREFECT_USER}:{secrets.token_urlsafe(24)}",
+            secrets.token_urlsafe(32),
+        )
 
 
 def write_private(path: Path, text: str) -> None:
@@ -59,9 +68,13 @@ def load_or_create(folder: Path) -> Secrets:
 
 def client_env(state: dict, values: Secrets) -> dict[str, str]:
     """What a client of the stack sets: the addresses and the credentials."""
-    return {"MLFLOW_TRACKING_URI": state["mlflow"]["url"], "MLFLOW_TRACKING_USERNAME": MLFLOW_ADMIN,
-            "MLFLOW_TRACKING_PASSWORD": values.mlflow_password, "PREFECT_API_URL": state["prefect"]["url"],
-            "PREFECT_API_AUTH_STRING": values.prefect_auth_string}
+    return {
+        "MLFLOW_TRACKING_URI": state["mlflow"]["url"],
+        "MLFLOW_TRACKING_USERNAME": MLFLOW_ADMIN,
+        "MLFLOW_TRACKING_PASSWORD": values.mlflow_password,
+        "PREFECT_API_URL": state["prefect"]["url"],
+        "PREFECT_API_AUTH_STRING": values.prefect_auth_string,
+    }
 
 
 def export_lines(env: dict[str, str]) -> str:

@@ -11,7 +11,7 @@ from pipeline.stage import run_stage, stage_flow
 
 
 @task(cache_policy=None)  # no task retries: the downloader retries what is transient (a dropped connection,
-def fetch(config):         # a timeout, HTTP 5xx/429) itself; an offline host or a wrong md5 fail at once
+def fetch(config):  # a timeout, HTTP 5xx/429) itself; an offline host or a wrong md5 fail at once
     from videogan.data.download import download_dataset
 
     return download_dataset(config.data, workspace() / "data/raw")
@@ -24,8 +24,9 @@ def download_flow() -> None:
     raw.mkdir(parents=True, exist_ok=True)
     got = fetch(config)
     # A record of what the stage produced, so data/raw is an output even for offline sources.
-    (raw / "source.json").write_text(json.dumps({"dataset": config.data.dataset,
-                                                "fetched": None if got is None else str(got.name)}))
+    (raw / "source.json").write_text(
+        json.dumps({"dataset": config.data.dataset, "fetched": None if got is None else str(got.name)})
+    )
     print(f"download: {config.data.dataset}: " + ("nothing to fetch (offline source)" if got is None else str(got)))
 
 

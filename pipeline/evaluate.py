@@ -15,8 +15,13 @@ def score(config) -> dict:
     from videogan.metrics.scoring import write_metrics
 
     root = workspace()
-    metrics = evaluate_checkpoint(config, root / "data/processed", root / "models/evaluator.pt",
-                                  root / "models/checkpoint.pt", root / "models/snapshots")
+    metrics = evaluate_checkpoint(
+        config,
+        root / "data/processed",
+        root / "models/evaluator.pt",
+        root / "models/checkpoint.pt",
+        root / "models/snapshots",
+    )
     write_metrics(metrics, root / "reports/metrics.json")
     return metrics
 
@@ -35,8 +40,12 @@ def evaluate_flow() -> None:
         mlflow.set_tag("evaluator_version", evaluator_version())
         mlflow.log_metrics({f"eval/{k}": float(v) for k, v in metrics.items()})
         mlflow.log_artifact(str(workspace() / "reports/metrics.json"))
-    shown = {k: round(v, 4) for k, v in metrics.items() if k in ("fd_video", "fd_video_init", "fd_video_ref", "fvd",
-                                                                 "fvd_ref", "fvd_init", "recall", "recognisable_frames")}
+    shown = {
+        k: round(v, 4)
+        for k, v in metrics.items()
+        if k
+        in ("fd_video", "fd_video_init", "fd_video_ref", "fvd", "fvd_ref", "fvd_init", "recall", "recognisable_frames")
+    }
     print(f"evaluate: {shown}")
 
 

@@ -78,23 +78,31 @@ def _start(state: Path) -> dict:
     log = state.with_name("prefect-api.log")
     with open(log, "w") as out:
         idle = float(os.environ.get("VIDEOGAN_LOCAL_API_IDLE_S", IDLE_S))
-        server = subprocess.Popen([sys.executable, "-m", "pipeline.local_api", "--port", str(port), "--idle",
-                                   str(idle)],
-                                  env={**os.environ, **SERVER_ENV}, stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.local_api", "--port", str(port), "--idle", str(idle)],
+            env={**os.environ, **SERVER_ENV},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise LocalApiError(f"Prefect's local API exited with code {server.returncode} while starting "
-                                f"(its log: {log}); or start a server (`make services`) and set PREFECT_API_URL")
+            raise LocalApiError(
+                f"Prefect's local API exited with code {server.returncode} while starting "
+                f"(its log: {log}); or start a server (`make services`) and set PREFECT_API_URL"
+            )
         if answers(f"{url}/health", timeout=2.0) is None:
             api = {"url": url, "pid": server.pid, "idle": idle}
             state.write_text(json.dumps(api))
             return api
         time.sleep(0.1)
     server.kill()
-    raise LocalApiError(f"Prefect's local API did not answer within {timeout:g} s; the machine may be busy: "
-                        f"raise {TIMEOUT_VARIABLE}, or start a server (`make services`) and set PREFECT_API_URL")
+    raise LocalApiError(
+        f"Prefect's local API did not answer within {timeout:g} s; the machine may be busy: "
+        f"raise {TIMEOUT_VARIABLE}, or start a server (`make services`) and set PREFECT_API_URL"
+    )
 
 
 def _free_port() -> int:
@@ -121,8 +129,7 @@ def serve(port: int, idle: float) -> None:
         last_call[0] = time.monotonic()
         await app(scope, receive, send)
 
-    server = uvicorn.Server(uvicorn.Config(noting_calls, host="127.0.0.1", port=port, log_level="error",
-                                           lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(noting_calls, host="127.0.0.1", port=port, log_level="error", lifespan="on"))
 
     def stop_when_idle() -> None:
         while not server.should_exit:

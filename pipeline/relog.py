@@ -10,8 +10,8 @@ import time
 import pandas as pd
 
 from pipeline.common import load_params, workspace
-from videogan.errors import UserError
 from pipeline.tracking import RUN_ID_KEY, log_generator_model, use_store
+from videogan.errors import UserError
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch
 
@@ -23,8 +23,11 @@ def missing_metrics(client, run_id: str, log: pd.DataFrame) -> list:
     metrics = []
     for name in (c for c in log.columns if c != "step"):
         have = {m.step for m in client.get_metric_history(run_id, f"train/{name}")}
-        metrics += [Metric(f"train/{name}", float(row[name]), now, int(row["step"]))
-                    for _, row in log.iterrows() if int(row["step"]) not in have and pd.notna(row[name])]
+        metrics += [
+            Metric(f"train/{name}", float(row[name]), now, int(row["step"]))
+            for _, row in log.iterrows()
+            if int(row["step"]) not in have and pd.notna(row[name])
+        ]
     return metrics
 
 
@@ -43,10 +46,12 @@ def relog() -> list[str]:
     client, sent = MlflowClient(), []
     metrics = missing_metrics(client, run_id, pd.read_json(root / "reports/train_log.jsonl", lines=True))
     for start in range(0, len(metrics), BATCH):
-        client.log_batch(run_id, metrics=metrics[start:start + BATCH])
+        client.log_batch(run_id, metrics=metrics[start : start + BATCH])
     sent.append(f"{len(metrics)} metric values")
-    for folder, files in (("snapshots", sorted((root / "models/snapshots").glob("*.pt"))),
-                          ("checkpoint", [checkpoint])):
+    for folder, files in (
+        ("snapshots", sorted((root / "models/snapshots").glob("*.pt"))),
+        ("checkpoint", [checkpoint]),
+    ):
         have = {a.path for a in client.list_artifacts(run_id, folder)}
         new = [f for f in files if f"{folder}/{f.name}" not in have]
         for path in new:

@@ -14,8 +14,14 @@ def render(config) -> list:
     from videogan.render import render_reports
 
     root = workspace()
-    return render_reports(config, root / "data/processed", root / "models/checkpoint.pt",
-                          root / "models/snapshots", root / "reports/train_log.jsonl", root / "reports")
+    return render_reports(
+        config,
+        root / "data/processed",
+        root / "models/checkpoint.pt",
+        root / "models/snapshots",
+        root / "reports/train_log.jsonl",
+        root / "reports",
+    )
 
 
 @stage_flow("render")

@@ -52,8 +52,7 @@ class NoBaselineError(RuntimeError):
 def dvc_env() -> dict[str, str]:
     """This interpreter's bin first on PATH: DVC's `python -m pipeline.<stage>` finds the packages."""
     bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "DVC_NO_ANALYTICS": "true"}
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "true"}
 
 
 def process_line(pid: int) -> str | None:
@@ -91,17 +90,23 @@ def stage_lock_holders(rwlock: Path) -> list[str]:
         table = json.loads(rwlock.read_text() or "{}")
     except json.JSONDecodeError:
         return [f"an unreadable {rwlock}"]
-    infos = [info for mode in ("read", "write") for entry in table.get(mode, {}).values()
-             for info in (entry if isinstance(entry, list) else [entry])]
+    infos = [
+        info
+        for mode in ("read", "write")
+        for entry in table.get(mode, {}).values()
+        for info in (entry if isinstance(entry, list) else [entry])
+    ]
     pids = sorted({int(info["pid"]) for info in infos if str(info.get("pid", "")).isdigit()})
     return [line for line in map(process_line, pids) if line]
 
 
 def busy_message(repo: Path, holders: list[str]) -> str:
     tmp = repo / ".dvc" / "tmp"
-    return (f"DVC is busy in {repo}; held by:\n  " + "\n  ".join(holders) + "\n"
-            "Only one DVC run at a time: wait for it to finish (or stop it), then run the retraining "
-            f"again. If no such process is running any more, remove {tmp / 'lock'} and {tmp / 'rwlock'}.")
+    return (
+        f"DVC is busy in {repo}; held by:\n  " + "\n  ".join(holders) + "\n"
+        "Only one DVC run at a time: wait for it to finish (or stop it), then run the retraining "
+        f"again. If no such process is running any more, remove {tmp / 'lock'} and {tmp / 'rwlock'}."
+    )
 
 
 @task(cache_policy=None)
@@ -118,8 +123,9 @@ def run_experiment(repo: Path, name: str, overrides: list[str]) -> None:
     command = ["dvc", "exp", "run", "--temp", "-n", name] + [a for o in overrides for a in ("-S", o)]
     print("$ " + " ".join(command))
     tail: deque[str] = deque(maxlen=40)
-    with subprocess.Popen(command, cwd=repo, env=dvc_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+    with subprocess.Popen(
+        command, cwd=repo, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as proc:
         for line in proc.stdout:
             tail.append(line.rstrip())
             print(line.rstrip()[-500:])
@@ -164,15 +170,18 @@ def choose_baseline(head: float | None, workspace: float | None) -> tuple[float 
 
 
 def no_baseline_message(name: str, new: float) -> str:
-    return (f"no baseline to judge the experiment against: HEAD has no committed {METRICS_FILE} with "
-            f"{METRIC}, and the workspace's {METRICS_FILE} is missing, unreadable or without {METRIC}. "
-            f"The experiment {name} ({METRIC} = {new:.4g}) is kept: `dvc exp apply {name}` adopts it. "
-            f"To give the gate a baseline, run `dvc repro` in the repository (it writes {METRICS_FILE}), "
-            f"or commit dvc.lock and {METRICS_FILE}.")
+    return (
+        f"no baseline to judge the experiment against: HEAD has no committed {METRICS_FILE} with "
+        f"{METRIC}, and the workspace's {METRICS_FILE} is missing, unreadable or without {METRIC}. "
+        f"The experiment {name} ({METRIC} = {new:.4g}) is kept: `dvc exp apply {name}` adopts it. "
+        f"To give the gate a baseline, run `dvc repro` in the repository (it writes {METRICS_FILE}), "
+        f"or commit dvc.lock and {METRICS_FILE}."
+    )
 
 
-def judge(baseline: float | None, new: float | None, margin: float, against: str | None = "HEAD",
-          name: str = "<name>") -> str:
+def judge(
+    baseline: float | None, new: float | None, margin: float, against: str | None = "HEAD", name: str = "<name>"
+) -> str:
     """A verdict line when the experiment is acceptable; MetricWorsenedError when it is not;
     NoBaselineError when there is no baseline. `against` names the baseline's source, `name` the
     experiment. `margin` is relative: 0.10 lets fd_video grow by at most 10% of the baseline's value."""
@@ -181,8 +190,7 @@ def judge(baseline: float | None, new: float | None, margin: float, against: str
     if baseline is None:
         raise NoBaselineError(no_baseline_message(name, new))
     worsening = (new - baseline) / abs(baseline) if baseline else (float("inf") if new > 0 else 0.0)
-    line = (f"{METRIC} {baseline:.4g} -> {new:.4g} ({worsening:+.1%} vs {against}; "
-            f"the margin allows {margin:+.1%})")
+    line = f"{METRIC} {baseline:.4g} -> {new:.4g} ({worsening:+.1%} vs {against}; the margin allows {margin:+.1%})"
     if worsening > margin:
         raise MetricWorsenedError(f"retrained model is worse than the baseline: {line}")
     return line
@@ -194,8 +202,12 @@ def new_seed() -> int:
 
 
 @flow(name="retrain", log_prints=True)
-def retrain_flow(overrides: list[str] | None = None, max_fd_video_worsening: float = 0.10,
-                 repo: str | None = None, experiment_name: str | None = None) -> dict:
+def retrain_flow(
+    overrides: list[str] | None = None,
+    max_fd_video_worsening: float = 0.10,
+    repo: str | None = None,
+    experiment_name: str | None = None,
+) -> dict:
     """Retrain as a DVC experiment and fail when fd_video worsens by more than the margin.
 
     overrides: `dvc exp run -S` values, e.g. ["train.seed=7", "train.iterations=2000"];
@@ -215,8 +227,13 @@ def retrain_flow(overrides: list[str] | None = None, max_fd_video_worsening: flo
     baseline, against = choose_baseline(head, workspace)
     verdict = judge(baseline, new, max_fd_video_worsening, against, name)
     print(f"retrain: experiment {name} ({' '.join(overrides)}): {verdict}")
-    return {"experiment": name, "overrides": overrides, f"{METRIC}_baseline": baseline,
-            f"{METRIC}_baseline_from": against, METRIC: new}
+    return {
+        "experiment": name,
+        "overrides": overrides,
+        f"{METRIC}_baseline": baseline,
+        f"{METRIC}_baseline_from": against,
+        METRIC: new,
+    }
 
 
 if __name__ == "__main__":

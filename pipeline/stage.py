@@ -21,7 +21,7 @@ from prefect.settings import temporary_settings
 from prefect.states import Failed
 
 from pipeline import local_api
-from pipeline.common import answers, load_params, refused, repo_root
+from pipeline.common import answers, check_tracking_server, load_params, refused, repo_root
 from videogan.errors import CredentialsRefused, ServiceUnreachable, UserError
 
 __all__ = ["ServiceUnreachable", "run_stage", "stage_flow"]
@@ -29,12 +29,14 @@ __all__ = ["ServiceUnreachable", "run_stage", "stage_flow"]
 
 class _Outcome:
     """What the stage's flow body did: after it finished, a failure is Prefect's bookkeeping only."""
+
     finished = False
     user_error: str | None = None
 
 
 def stage_flow(name: str) -> Callable:
     """`@flow(name=...)` whose user errors end the flow run Failed with their message, no traceback."""
+
     def decorate(body: Callable) -> Callable:
         @functools.wraps(body)
         def run(*args, **kwargs):
@@ -47,7 +49,9 @@ def stage_flow(name: str) -> Callable:
                 return Failed(message=str(exc))
             _Outcome.finished = True
             return result
+
         return flow(name=name)(run)
+
     return decorate
 
 
@@ -55,8 +59,11 @@ class _PrefectErrorsOffConsole(logging.Filter):
     """Prefect's ERROR records (tracebacks, failed event sends) on the console: the stage reports."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name.startswith("prefect") and record.levelno >= logging.WARNING
-                    and (record.levelno >= logging.ERROR or record.name.startswith("prefect.events")))
+        return not (
+            record.name.startswith("prefect")
+            and record.levelno >= logging.WARNING
+            and (record.levelno >= logging.ERROR or record.name.startswith("prefect.events"))
+        )
 
 
 def quiet_prefect_console() -> None:
@@ -67,7 +74,8 @@ def quiet_prefect_console() -> None:
     loggers = [logging.getLogger()] + [logging.getLogger(n) for n in logging.Logger.manager.loggerDict]
     for handler in {h for lg in loggers for h in getattr(lg, "handlers", [])}:
         if isinstance(handler, PrefectConsoleHandler) and not any(
-                isinstance(f, _PrefectErrorsOffConsole) for f in handler.filters):
+            isinstance(f, _PrefectErrorsOffConsole) for f in handler.filters
+        ):
             handler.addFilter(_PrefectErrorsOffConsole())
 
 
@@ -76,15 +84,19 @@ def check_prefect_api() -> None:
     if not api:
         return
     if why := answers(f"{api.rstrip('/')}/health"):
-        raise ServiceUnreachable(f"the Prefect API at {api} (PREFECT_API_URL) does not answer ({why}): "
-                                 "start it (`make services`), or unset PREFECT_API_URL to run the stage on "
-                                 "a local ephemeral API")
+        raise ServiceUnreachable(
+            f"the Prefect API at {api} (PREFECT_API_URL) does not answer ({why}): "
+            "start it (`make services`), or unset PREFECT_API_URL to run the stage on "
+            "a local ephemeral API"
+        )
     auth = os.environ.get("PREFECT_API_AUTH_STRING")
     if status := refused(f"{api.rstrip('/')}/admin/version", auth):
         given = "was refused" if auth else "is not set"
-        raise CredentialsRefused(f"the Prefect API at {api} asks for an auth string (HTTP {status}) and "
-                                 f"PREFECT_API_AUTH_STRING {given}: set it to what `python -m pipeline.services "
-                                 "env` prints (or `. .services/env`)")
+        raise CredentialsRefused(
+            f"the Prefect API at {api} asks for an auth string (HTTP {status}) and "
+            f"PREFECT_API_AUTH_STRING {given}: set it to what `python -m pipeline.services "
+            "env` prints (or `. .services/env`)"
+        )
 
 
 def server_went_away(exc: BaseException) -> bool:
@@ -104,22 +116,15 @@ def fail(message: str) -> None:
     raise SystemExit(1)
 
 
-def check_tracking_server() -> None:
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    if uri.startswith(("http://", "https://")):
-        from pipeline.tracking import check_server
-
-        check_server(uri)
-
-
 def run_stage(stage: Callable, tracked: bool = False) -> None:
     """Validate params (before Prefect starts), check the Prefect API (and the MLflow server for a stage that
     records to it: `tracked`), run the flow, report its end."""
     load_params()
     try:
         check_prefect_api()
-        if tracked:
-            check_tracking_server()
+        uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+        if tracked and uri.startswith(("http://", "https://")):
+            check_tracking_server(uri)
     except ServiceUnreachable as exc:
         fail(str(exc))
     quiet_prefect_console()
@@ -139,12 +144,16 @@ def run_stage(stage: Callable, tracked: bool = False) -> None:
             raise
         api = os.environ.get("PREFECT_API_URL", "the Prefect API")
         if _Outcome.finished:
-            print(f"warning: the Prefect server at {api} went away during this stage ({exc}); the stage "
-                  "finished and its outputs are written, but its flow run stays 'Running' in Prefect",
-                  file=sys.stderr)
+            print(
+                f"warning: the Prefect server at {api} went away during this stage ({exc}); the stage "
+                "finished and its outputs are written, but its flow run stays 'Running' in Prefect",
+                file=sys.stderr,
+            )
             return
-        fail(f"the Prefect server at {api} went away before this stage finished ({exc}); "
-             "start it again (`make services`) and rerun `dvc repro`")
+        fail(
+            f"the Prefect server at {api} went away before this stage finished ({exc}); "
+            "start it again (`make services`) and rerun `dvc repro`"
+        )
     if state.is_completed():
         return
     if _Outcome.user_error is not None:

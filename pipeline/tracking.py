@@ -15,7 +15,7 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
-from pipeline.common import answers, refused, repo_root, tracking_uri
+from pipeline.common import check_tracking_server, repo_root, tracking_uri
 from videogan.config import Config, flatten, to_dict
 from videogan.training.callbacks import Callback
 
@@ -36,7 +36,7 @@ def use_store(config: Config):
     chosen_by_user = bool(os.environ.get("MLFLOW_TRACKING_URI"))  # read first: set_tracking_uri sets it
     uri = tracking_uri()
     if uri.startswith(("http://", "https://")):
-        check_server(uri)
+        check_tracking_server(uri)
     mlflow.set_tracking_uri(uri)
     name = experiment_name(config)
     if mlflow.get_experiment_by_name(name) is None:
@@ -48,27 +48,6 @@ def use_store(config: Config):
                 raise
     mlflow.set_experiment(name)
     return mlflow
-
-
-def check_server(uri: str) -> None:
-    """A tracking server that answers and takes this shell's credentials, or one line on what to set."""
-    from videogan.errors import CredentialsRefused, ServiceUnreachable
-
-    if why := answers(f"{uri.rstrip('/')}/health"):
-        raise ServiceUnreachable(f"the MLflow tracking server at {uri} (MLFLOW_TRACKING_URI) does not answer "
-                                 f"({why}): start it (`make services`), or unset MLFLOW_TRACKING_URI to record "
-                                 "into mlflow.db")
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    status = refused(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1",
-                     f"{user}:{password}" if user and password else None)
-    if status:
-        given = ("were refused" if user and password
-                 else "are not set" if not (user or password)
-                 else f"are incomplete ({'MLFLOW_TRACKING_PASSWORD' if user else 'MLFLOW_TRACKING_USERNAME'} "
-                      "is not set)")
-        raise CredentialsRefused(f"the MLflow tracking server at {uri} asks for a user (HTTP {status}) and "
-                                 f"MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD {given}: set them to "
-                                 "what `python -m pipeline.services env` prints (or `. .services/env`)")
 
 
 def git_commit() -> str:
@@ -83,8 +62,11 @@ def git_commit() -> str:
 
 
 def run_tags(data_digest: str) -> dict[str, str]:
-    return {"git_commit": git_commit(), "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
-            "data_digest": data_digest}
+    return {
+        "git_commit": git_commit(),
+        "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
+        "data_digest": data_digest,
+    }
 
 
 class MlflowCallback(Callback):
@@ -116,17 +98,21 @@ class MlflowCallback(Callback):
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
         now = int(time.time() * 1000)
         batch = [Metric(f"train/{k}", float(v), now, step) for k, v in metrics.items()]
-        self.recorder.send(f"metrics of step {step}", lambda: self.client.log_batch(self.run_id, metrics=batch),
-                           kind="train metrics")
+        self.recorder.send(
+            f"metrics of step {step}", lambda: self.client.log_batch(self.run_id, metrics=batch), kind="train metrics"
+        )
 
     def on_snapshot(self, step: int, path: Path) -> None:
-        self.recorder.send(f"snapshot {path.name}", lambda: self.client.log_artifact(self.run_id, str(path),
-                                                                                       "snapshots"),
-                           kind="snapshots")
+        self.recorder.send(
+            f"snapshot {path.name}",
+            lambda: self.client.log_artifact(self.run_id, str(path), "snapshots"),
+            kind="snapshots",
+        )
 
     def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None:
-        self.recorder.send("the checkpoint", lambda: self.client.log_artifact(self.run_id, str(checkpoint),
-                                                                               "checkpoint"))
+        self.recorder.send(
+            "the checkpoint", lambda: self.client.log_artifact(self.run_id, str(checkpoint), "checkpoint")
+        )
         self.recorder.send("the generator model", lambda: log_generator_model(checkpoint, self.run_id))
         self.recorder.send("the run's end", lambda: self.client.set_terminated(self.run_id))
         self.recorder.finish(relog_hint="python -m pipeline.relog")
@@ -171,8 +157,10 @@ class TrackingRecorder:
                 if not server_unreachable(exc):
                     raise
                 if not self.down:
-                    self.say(f"warning: the MLflow server at {self.uri} stopped answering ({short(exc)}) while "
-                             f"sending {what}; training goes on, and what it misses is sent when it is back")
+                    self.say(
+                        f"warning: the MLflow server at {self.uri} stopped answering ({short(exc)}) while "
+                        f"sending {what}; training goes on, and what it misses is sent when it is back"
+                    )
                 self.down, self.next_try = True, time.monotonic() + self.retry_seconds
                 return
             self.pending.pop(0)
@@ -188,9 +176,11 @@ class TrackingRecorder:
     def finish(self, relog_hint: str) -> None:
         self.flush(force=True)
         if self.pending:
-            self.say(f"warning: the MLflow server at {self.uri} is still not answering; the run lacks "
-                     f"{self.missing()}. Everything is in models/ and reports/: when the server is back, "
-                     f"send it with `{relog_hint}`")
+            self.say(
+                f"warning: the MLflow server at {self.uri} is still not answering; the run lacks "
+                f"{self.missing()}. Everything is in models/ and reports/: when the server is back, "
+                f"send it with `{relog_hint}`"
+            )
 
 
 def server_unreachable(exc: BaseException) -> bool:
@@ -224,9 +214,13 @@ def log_generator_model(checkpoint: Path, run_id: str) -> None:
     client = MlflowClient()
     with tempfile.TemporaryDirectory() as folder:
         digest = save_generator_files(generator, config, step, folder)
-        model = client.create_logged_model(client.get_run(run_id).info.experiment_id, name="generator",
-                                           source_run_id=run_id, model_type="videogan-generator",
-                                           tags={DIGEST_TAG: digest, "step": str(step)})
+        model = client.create_logged_model(
+            client.get_run(run_id).info.experiment_id,
+            name="generator",
+            source_run_id=run_id,
+            model_type="videogan-generator",
+            tags={DIGEST_TAG: digest, "step": str(step)},
+        )
         client.log_model_artifacts(model.model_id, folder)
     client.finalize_logged_model(model.model_id, "READY")
 

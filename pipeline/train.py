@@ -32,8 +32,10 @@ def curves_for_dvc_plots() -> None:
 def train_flow() -> None:
     result = train(load_params())
     curves_for_dvc_plots()
-    print(f"train: step {result.step}, checkpoint {result.checkpoint}"
-          + (f" (resumed from {result.resumed_from})" if result.resumed_from else ""))
+    print(
+        f"train: step {result.step}, checkpoint {result.checkpoint}"
+        + (f" (resumed from {result.resumed_from})" if result.resumed_from else "")
+    )
 
 
 if __name__ == "__main__":

@@ -91,14 +91,23 @@ def type_and_choices(annotation) -> tuple[str, str]:
 
 
 def bounds(metadata: list) -> str:
-    signs = {annotated_types.Ge: (">=", "ge"), annotated_types.Gt: (">", "gt"), annotated_types.Le: ("<=", "le"),
-             annotated_types.Lt: ("<", "lt")}
-    return ", ".join(f"{sign} {getattr(item, attr)}" for item in metadata for kind, (sign, attr) in signs.items()
-                     if isinstance(item, kind))
+    signs = {
+        annotated_types.Ge: (">=", "ge"),
+        annotated_types.Gt: (">", "gt"),
+        annotated_types.Le: ("<=", "le"),
+        annotated_types.Lt: ("<", "lt"),
+    }
+    return ", ".join(
+        f"{sign} {getattr(item, attr)}"
+        for item in metadata
+        for kind, (sign, attr) in signs.items()
+        if isinstance(item, kind)
+    )
 
 
-def sections(model: type[BaseModel], prefix: str = "",
-             defaults: BaseModel | None = None) -> list[tuple[str, str, list[list[str]]]]:
+def sections(
+    model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None
+) -> list[tuple[str, str, list[list[str]]]]:
     """(section key, its docstring, rows of key / type / default / allowed / comment), depth first. `defaults`:
     the section's default as its parent sets it (train.optim.lstm is an SGD, unlike the class's default)."""
     notes = comments(model)
@@ -124,8 +133,10 @@ def render() -> str:
         if doc:
             out.append(doc + "\n")
         out.append("| key | type | default | allowed | what it is |\n|---|---|---|---|---|")
-        out += ["| " + " | ".join(cell.replace("|", "\\|") if i == 4 else cell for i, cell in enumerate(row)) + " |"
-                for row in rows]
+        out += [
+            "| " + " | ".join(cell.replace("|", "\\|") if i == 4 else cell for i, cell in enumerate(row)) + " |"
+            for row in rows
+        ]
     return "\n".join(out) + "\n"
 
 

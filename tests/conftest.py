@@ -20,8 +20,16 @@ GROUPS = {
 }
 # Handed out first, longest first, so that no long group starts last (a free worker takes the next group);
 # "pipeline" before "team stack" as in file order, for a run without xdist (both change pipeline_repo).
-LONGEST_FIRST = ("pipeline", "team stack", "fitted evaluator", "test_fvd", "test_step_paths", "test_stage_startup",
-                 "test_pacman_pipeline", "test_learning")
+LONGEST_FIRST = (
+    "pipeline",
+    "team stack",
+    "fitted evaluator",
+    "test_fvd",
+    "test_step_paths",
+    "test_stage_startup",
+    "test_pacman_pipeline",
+    "test_learning",
+)
 
 
 def group_of(module: str) -> str:
@@ -77,8 +85,15 @@ def team_stack(tmp_path_factory):
 
     stack = Stack(tmp_path_factory.mktemp("team") / ".services")
     try:
-        stack.started = stack.services("start", "--postgres-port", str(free_port()), "--mlflow-port",
-                                       str(free_port()), "--prefect-port", str(free_port())).stdout
+        stack.started = stack.services(
+            "start",
+            "--postgres-port",
+            str(free_port()),
+            "--mlflow-port",
+            str(free_port()),
+            "--prefect-port",
+            str(free_port()),
+        ).stdout
         # this process is a client too (MlflowClient, the tests' API calls): as a user who sourced the env file
         saved = {k: os.environ.get(k) for k in CREDENTIALS}
         os.environ.update({k: stack.env[k] for k in CREDENTIALS})

@@ -15,8 +15,14 @@ class FileServer:
     that many requests with HTTP 503; `delay` seconds pass before each answer.
     """
 
-    def __init__(self, files: dict[str, bytes], drop_first: int | None = None, ranges: bool = True,
-                 fail_first: int = 0, delay: float = 0.0):
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        drop_first: int | None = None,
+        ranges: bool = True,
+        fail_first: int = 0,
+        delay: float = 0.0,
+    ):
         self.files, self.drop_first, self.ranges, self.fail_first = files, drop_first, ranges, fail_first
         self.delay = delay
         self.requests: list[str | None] = []

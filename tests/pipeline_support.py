@@ -18,12 +18,24 @@ REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 TINY_PARAMS = {
-    "data": {"frame_size": 16, "frames": 10,
-             "moving_mnist_generated": {"train_sequences": 200, "val_sequences": 50, "test_sequences": 100}},
-    "model": {"generator": {"motion_dim": 16, "content_dim": 16, "width": 8, "max_width": 32},
-              "critic": {"widths": [8, 16, 32, 32]}},
-    "train": {"iterations": 6, "batch_size": 8, "snapshot_every": 3, "resume_every": 2, "log_every": 2,
-              "video_every": 3, "schedule": {"burst_first": 1, "burst_steps": 3, "n_critic": 2}},
+    "data": {
+        "frame_size": 16,
+        "frames": 10,
+        "moving_mnist_generated": {"train_sequences": 200, "val_sequences": 50, "test_sequences": 100},
+    },
+    "model": {
+        "generator": {"motion_dim": 16, "content_dim": 16, "width": 8, "max_width": 32},
+        "critic": {"widths": [8, 16, 32, 32]},
+    },
+    "train": {
+        "iterations": 6,
+        "batch_size": 8,
+        "snapshot_every": 3,
+        "resume_every": 2,
+        "log_every": 2,
+        "video_every": 3,
+        "schedule": {"burst_first": 1, "burst_steps": 3, "n_critic": 2},
+    },
     "evaluator": {"epochs": 1, "max_clips": 200, "val_clips": 50},
     "evaluate": {"num_samples": 50, "fvd": {"videos": 4, "batch_size": 4}},
 }
@@ -47,26 +59,37 @@ def set_params(repo: Path, changes: dict) -> None:
 def env_for(repo: Path) -> dict[str, str]:
     """The venv first on PATH (DVC runs `python -m pipeline.<stage>`), a private Prefect home, one thread."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "DVC_"))}
-    env.update(PATH=f"{VENV_BIN}{os.pathsep}{env['PATH']}", PREFECT_HOME=str(repo / ".prefect"),
-               OMP_NUM_THREADS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@t")
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env['PATH']}",
+        PREFECT_HOME=str(repo / ".prefect"),
+        OMP_NUM_THREADS="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
+    )
     return env
 
 
-def sh(repo: Path, *args: str, check: bool = True, timeout: int = 600,
-       env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def sh(
+    repo: Path, *args: str, check: bool = True, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`args` in `repo` with env_for(repo), plus `env` (e.g. a team stack's server addresses)."""
-    done = subprocess.run(list(args), cwd=repo, env={**env_for(repo), **(env or {})}, capture_output=True,
-                          text=True, timeout=timeout)
+    done = subprocess.run(
+        list(args), cwd=repo, env={**env_for(repo), **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
     if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return done
 
 
 def copy_repo(dest: Path, params: dict | None = None) -> Path:
     """The committed and untracked-but-not-ignored files of this checkout, as a fresh git repository."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.splitlines()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     for name in files:
         src = REPO / name
         if src.is_file():
@@ -94,8 +117,14 @@ class Stack:
     def services(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         # A flow run waiting for its deployment's concurrency slot asks again after 3 s, not Prefect's 30 s.
         env = {**env_for(self.folder), "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "3"}
-        done = subprocess.run([sys.executable, "-m", "pipeline.services", *args, "--folder", str(self.folder)],
-                              cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline.services", *args, "--folder", str(self.folder)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"services {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done

@@ -13,9 +13,13 @@ TINY = {
         "critic": {"widths": [8, 16, 32, 32]},
     },
     "train": {
-        "iterations": 12, "batch_size": 8,
+        "iterations": 12,
+        "batch_size": 8,
         "schedule": {"n_critic": 2, "burst_first": 1, "burst_steps": 4, "burst_every": 0},
-        "log_every": 1, "resume_every": 5, "snapshot_every": 5, "video_every": 1000,
+        "log_every": 1,
+        "resume_every": 5,
+        "snapshot_every": 5,
+        "video_every": 1000,
     },
     "evaluate": {"fvd": {"enabled": False}},  # 8 frames are too few for I3D (tests/test_fvd.py covers FVD)
 }

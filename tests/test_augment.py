@@ -1,8 +1,8 @@
 """train.augment: one draw per clip for all its frames, differentiable, keyed like every other draw."""
 
 import torch
-
 from support import tiny_config
+
 from videogan.config import AugmentConfig
 from videogan.training.augment import COLUMNS, augment
 from videogan.training.state import TrainingState
@@ -29,7 +29,7 @@ def test_every_frame_of_a_clip_gets_the_same_shift_and_cut():
     where = [(moving[:, 0, t] == 1).nonzero()[:, 1:] for t in range(8)]  # (row, column) of the dot per frame
     for t in range(1, 8):
         shifted = where[t] - where[0]
-        kept = (shifted[:, 1] == t)  # the dot moved one column a frame, under one shift for the whole clip
+        kept = shifted[:, 1] == t  # the dot moved one column a frame, under one shift for the whole clip
         assert kept.all() and (shifted[:, 0] == 0).all()
     assert not torch.equal(moving, dots())
 

@@ -13,9 +13,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_gpu_benchmark_runs_on_cpu_at_a_tiny_size(tmp_path):
     out = tmp_path / "gpu.json"
-    done = subprocess.run([sys.executable, "benchmarks/gpu.py", "--device", "cpu", "--size", "tiny",
-                           "--iterations", "2", "--warmup", "1", "--no-compile", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/gpu.py",
+            "--device",
+            "cpu",
+            "--size",
+            "tiny",
+            "--iterations",
+            "2",
+            "--warmup",
+            "1",
+            "--no-compile",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert [r["step"] for r in report["steps"]] == ["critic", "critic+penalty", "generator"] * 2
@@ -26,6 +44,5 @@ def test_the_gpu_benchmark_runs_on_cpu_at_a_tiny_size(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
 def test_the_gpu_benchmark_says_when_there_is_no_gpu():
-    done = subprocess.run([sys.executable, "benchmarks/gpu.py"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "benchmarks/gpu.py"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "no CUDA device is visible" in done.stderr

@@ -1,8 +1,8 @@
 """The `videogan` console script end to end: preprocess, train (killed and resumed), sample."""
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +12,6 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-
 from support import TINY
 
 CLI = [sys.executable, "-m", "videogan.cli"]
@@ -59,8 +58,9 @@ def test_train_then_sample_a_gif(store):
 def test_a_killed_training_resumes_where_it_stopped(store):
     write_params(store, iterations=400, resume_every=2, log_every=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(CLI + ["train", "--no-tensorboard"], cwd=store, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        CLI + ["train", "--no-tensorboard"], cwd=store, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     log = store / "reports/train_log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 6):
@@ -77,7 +77,7 @@ def test_a_killed_training_resumes_where_it_stopped(store):
 
 
 def test_bad_params_name_the_key_and_write_nothing(tmp_path):
-    params = write_params(tmp_path, loss="wgan", lrr=1)
+    write_params(tmp_path, loss="wgan", lrr=1)
     done = run(["train"], tmp_path)
     assert done.returncode == 1
     assert "train.loss" in done.stderr and "'wgan-gp', 'basic' or 'alternative'" in done.stderr
@@ -99,8 +99,14 @@ def test_sample_refuses_a_damaged_checkpoint(tmp_path):
 def test_a_signal_finishes_the_step_saves_a_resume_state_and_says_how_to_resume(store, sig):
     write_params(store, iterations=400, resume_every=1000, log_every=1)  # only the signal writes a resume state
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(CLI + ["train", "--no-tensorboard"], cwd=store, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        CLI + ["train", "--no-tensorboard"],
+        cwd=store,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     log = store / "reports/train_log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
@@ -108,8 +114,11 @@ def test_a_signal_finishes_the_step_saves_a_resume_state_and_says_how_to_resume(
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err
-    said = re.search(r"training stopped by (SIG\w+) at step (\d+); its resume state is (\S+): run the same "
-                     r"command again to resume", err)
+    said = re.search(
+        r"training stopped by (SIG\w+) at step (\d+); its resume state is (\S+): run the same "
+        r"command again to resume",
+        err,
+    )
     assert said and said[1] == sig.name, err
     step, resume_state = int(said[2]), store / said[3]
     assert resume_state.exists() and not list(store.rglob("*.tmp"))

@@ -25,8 +25,9 @@ from videogan.data.store import StoreError, open_split, write_store
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("store")
     rng = np.random.default_rng(0)
-    splits = {s: rng.integers(0, 256, (n, 12, 16, 16, 1), dtype=np.uint8)
-              for s, n in [("train", 40), ("val", 8), ("test", 8)]}
+    splits = {
+        s: rng.integers(0, 256, (n, 12, 16, 16, 1), dtype=np.uint8) for s, n in [("train", 40), ("val", 8), ("test", 8)]
+    }
     write_store(path, splits, None, {"source": "test"})
     return path
 
@@ -99,8 +100,9 @@ CHILD = textwrap.dedent("""
 
 
 def test_killed_stream_resumes_with_the_same_batches(store):
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(store)], stdout=subprocess.PIPE, text=True,
-                             start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(store)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         seen = [child.stdout.readline().strip() for _ in range(5)]
     finally:
@@ -119,7 +121,8 @@ def test_open_training_batches_checks_the_store_against_the_config(store):
     with pytest.raises(StoreError, match="data.frame_size=32.*videogan preprocess"):
         open_training_batches(load_config(None, ["data.frame_size=32", "data.frames=12"]), store, 4, 0)
     with pytest.raises(StoreError, match="data.channels=3"):
-        open_training_batches(load_config(None, ["data.frame_size=16", "data.channels=3", "data.frames=12"]), store,
-                              4, 0)
+        open_training_batches(
+            load_config(None, ["data.frame_size=16", "data.channels=3", "data.frames=12"]), store, 4, 0
+        )
     with pytest.raises(ConfigError, match="16 frames.*holds 12"):
         open_training_batches(load_config(None, ["data.frame_size=16", "data.frames=16"]), store, 4, 0)

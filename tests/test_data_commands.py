@@ -19,8 +19,9 @@ app.command()(preprocess)
 @pytest.fixture
 def params(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("data:\n  dataset: bouncing_squares\n  frame_size: 16\n  frames: 8\n"
-                    "  bouncing_squares:\n    num_videos: 16\n")
+    path.write_text(
+        "data:\n  dataset: bouncing_squares\n  frame_size: 16\n  frames: 8\n  bouncing_squares:\n    num_videos: 16\n"
+    )
     return path
 
 
@@ -58,7 +59,16 @@ def test_offline_download_is_a_clean_error(params, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/mnist_test_seq.npy"
-    result = _run("download", "--params", params, "--set", "data.dataset=moving_mnist",
-                  "--set", f"data.moving_mnist.url={url}", "--raw", tmp_path)
+    result = _run(
+        "download",
+        "--params",
+        params,
+        "--set",
+        "data.dataset=moving_mnist",
+        "--set",
+        f"data.moving_mnist.url={url}",
+        "--raw",
+        tmp_path,
+    )
     assert result.exit_code == 1 and url in result.output and "by hand" in result.output
     assert "Traceback" not in result.output

@@ -15,21 +15,30 @@ def test_defaults_are_the_full_size_and_contract_keys_exist():
     assert (data.moving_mnist_generated.canvas, data.moving_mnist_generated.digits) == (64, 2)
 
 
-@pytest.mark.parametrize("override,named", [
-    ("data.pacman_emulator.crop=[0,300,0,160]", "crop"),
-    ("data.moving_mnist_generated.digit_split=[0.8,0.3,0.1]", "digit_split"),
-    ("data.moving_mnist_generated.canvas=20", "data.moving_mnist_generated.canvas"),
-    ("data.dataset=ucf101", "data.dataset"),
-    ("data.moving_mnist_generated.sequences=5", "unknown key"),
-])
+@pytest.mark.parametrize(
+    "override,named",
+    [
+        ("data.pacman_emulator.crop=[0,300,0,160]", "crop"),
+        ("data.moving_mnist_generated.digit_split=[0.8,0.3,0.1]", "digit_split"),
+        ("data.moving_mnist_generated.canvas=20", "data.moving_mnist_generated.canvas"),
+        ("data.dataset=ucf101", "data.dataset"),
+        ("data.moving_mnist_generated.sequences=5", "unknown key"),
+    ],
+)
 def test_bad_values_name_the_key(override, named):
     with pytest.raises(ConfigError, match=named):
         load_config(None, [override])
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/pacman_folder", "http://127.0.0.1:8000/x/..",
-                                 "http://127.0.0.1:8000/source.json",
-                                 "http://127.0.0.1:8000/.hidden.zip"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/pacman_folder",
+        "http://127.0.0.1:8000/x/..",
+        "http://127.0.0.1:8000/source.json",
+        "http://127.0.0.1:8000/.hidden.zip",
+    ],
+)
 @pytest.mark.parametrize("key", ["data.pacman_folder.url", "data.moving_mnist.url"])
 def test_a_url_whose_file_name_cannot_be_saved_is_refused_naming_the_key(key, url):
     with pytest.raises(ConfigError, match=rf"{key}: Value error, the URL's file name"):

@@ -129,15 +129,19 @@ def test_safe_tar_extracts(tmp_path):
     assert (target / "Ms_Pacman" / "a.txt").read_bytes() == b"x"
 
 
-@pytest.mark.parametrize("member", [
-    _member("../escape.txt"),
-    _member("/tmp/absolute.txt"),
-    _member("Ms_Pacman/../../escape.txt"),
-    _member("Ms_Pacman/link", tarfile.SYMTYPE, "/etc/passwd"),
-    _member("Ms_Pacman/hard", tarfile.LNKTYPE, "Ms_Pacman/a.txt"),
-    _member("Ms_Pacman/dev", tarfile.CHRTYPE),
-    _member("Ms_Pacman/fifo", tarfile.FIFOTYPE),
-], ids=["dotdot", "absolute", "nested-dotdot", "symlink", "hardlink", "device", "fifo"])
+@pytest.mark.parametrize(
+    "member",
+    [
+        _member("../escape.txt"),
+        _member("/tmp/absolute.txt"),
+        _member("Ms_Pacman/../../escape.txt"),
+        _member("Ms_Pacman/link", tarfile.SYMTYPE, "/etc/passwd"),
+        _member("Ms_Pacman/hard", tarfile.LNKTYPE, "Ms_Pacman/a.txt"),
+        _member("Ms_Pacman/dev", tarfile.CHRTYPE),
+        _member("Ms_Pacman/fifo", tarfile.FIFOTYPE),
+    ],
+    ids=["dotdot", "absolute", "nested-dotdot", "symlink", "hardlink", "device", "fifo"],
+)
 def test_hostile_tar_is_refused_and_nothing_left(tmp_path, member):
     archive = tmp_path / "bad.tar.gz"
     archive.write_bytes(_tar([_member("Ms_Pacman/a.txt"), member]))
@@ -158,8 +162,11 @@ def _zip(name: str, mode: int | None = None) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("name,mode", [("../escape.txt", None), ("/abs.txt", None), ("link", 0o120777)],
-                         ids=["dotdot", "absolute", "symlink"])
+@pytest.mark.parametrize(
+    "name,mode",
+    [("../escape.txt", None), ("/abs.txt", None), ("link", 0o120777)],
+    ids=["dotdot", "absolute", "symlink"],
+)
 def test_hostile_zip_is_refused(tmp_path, name, mode):
     archive = tmp_path / "bad.zip"
     archive.write_bytes(_zip(name, mode))

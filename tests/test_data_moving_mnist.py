@@ -7,14 +7,16 @@ import pytest
 
 from videogan.config import load_config
 from videogan.data.config import MovingMnistFile, MovingMnistGenerated
-from videogan.data.moving_mnist import (DIGIT, generate, load_published, mnist_digits, split_digits,
-                                        trajectories)
+from videogan.data.moving_mnist import DIGIT, generate, load_published, mnist_digits, split_digits, trajectories
 from videogan.data.preprocess import prepare
 from videogan.data.store import load_labels, open_split
 from videogan.data.video import store_transform
 
-SMALL = ["data.moving_mnist_generated.train_sequences=40", "data.moving_mnist_generated.val_sequences=10",
-         "data.moving_mnist_generated.test_sequences=10"]
+SMALL = [
+    "data.moving_mnist_generated.train_sequences=40",
+    "data.moving_mnist_generated.val_sequences=10",
+    "data.moving_mnist_generated.test_sequences=10",
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +67,11 @@ def test_labels_match_the_pixels():
                 for k, digit in enumerate(lab["digit_ids"][n]):
                     r, c = lab["positions"][n, t, k].astype(int)
                     assert (clips[n, t, r : r + DIGIT, c : c + DIGIT, 0] >= images[digit]).all()
-                    np.maximum(expected[n, t, r : r + DIGIT, c : c + DIGIT], images[digit],
-                               out=expected[n, t, r : r + DIGIT, c : c + DIGIT])
+                    np.maximum(
+                        expected[n, t, r : r + DIGIT, c : c + DIGIT],
+                        images[digit],
+                        out=expected[n, t, r : r + DIGIT, c : c + DIGIT],
+                    )
         np.testing.assert_array_equal(clips[..., 0], expected)  # nothing drawn that the labels don't explain
     assert info["digit_size"] == DIGIT
 
@@ -85,8 +90,10 @@ def test_splits_share_no_digit_image():
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
-    metas = [prepare(load_config(None, [*SMALL, f"data.seed={seed}"]), tmp_path, tmp_path / f"s{i}", progress=False)
-             for i, seed in enumerate([5, 5, 6])]
+    metas = [
+        prepare(load_config(None, [*SMALL, f"data.seed={seed}"]), tmp_path, tmp_path / f"s{i}", progress=False)
+        for i, seed in enumerate([5, 5, 6])
+    ]
     assert metas[0]["digest"] == metas[1]["digest"] != metas[2]["digest"]
     np.testing.assert_array_equal(open_split(tmp_path / "s0", "train"), open_split(tmp_path / "s1", "train"))
 
@@ -108,8 +115,11 @@ def test_published_file_is_transposed_and_split(tmp_path):
     np.save(tmp_path / "mnist_test_seq.npy", data)
     cfg = MovingMnistFile(val_sequences=5, test_sequences=5)
     splits = load_published(tmp_path / "mnist_test_seq.npy", cfg, store_transform(64, 1, 16))
-    assert {s: a.shape for s, a in splits.items()} == {"train": (20, 16, 64, 64, 1), "val": (5, 16, 64, 64, 1),
-                                                      "test": (5, 16, 64, 64, 1)}
+    assert {s: a.shape for s, a in splits.items()} == {
+        "train": (20, 16, 64, 64, 1),
+        "val": (5, 16, 64, 64, 1),
+        "test": (5, 16, 64, 64, 1),
+    }
     np.testing.assert_array_equal(splits["val"][2, :, :, :, 0], data[:16, 22])
     np.testing.assert_array_equal(splits["test"][4, 3, :, :, 0], data[3, 29])
 
@@ -117,11 +127,17 @@ def test_published_file_is_transposed_and_split(tmp_path):
 def test_published_file_through_prepare(tmp_path):
     data = np.random.default_rng(0).integers(0, 256, (20, 30, 64, 64), dtype=np.uint8)
     np.save(tmp_path / "mnist_test_seq.npy", data)
-    config = load_config(None, ["data.dataset=moving_mnist", "data.moving_mnist.val_sequences=5",
-                                "data.moving_mnist.test_sequences=5", "data.frame_size=32"])
+    config = load_config(
+        None,
+        [
+            "data.dataset=moving_mnist",
+            "data.moving_mnist.val_sequences=5",
+            "data.moving_mnist.test_sequences=5",
+            "data.frame_size=32",
+        ],
+    )
     meta = prepare(config, tmp_path, tmp_path / "store", progress=False)
     assert meta["shapes"]["test"] == [5, 20, 32, 32, 1] and meta["labels"] == {}
     assert load_labels(tmp_path / "store", "test") is None
     expected = data[:, 25:].reshape(20, 5, 32, 2, 32, 2).mean(axis=(3, 5))  # 2x2 area means
-    np.testing.assert_allclose(open_split(tmp_path / "store", "test")[..., 0], expected.transpose(1, 0, 2, 3),
-                               atol=0.5)
+    np.testing.assert_allclose(open_split(tmp_path / "store", "test")[..., 0], expected.transpose(1, 0, 2, 3), atol=0.5)

@@ -6,9 +6,8 @@ import tarfile
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest_data import FileServer
+from PIL import Image
 
 from videogan.config import load_config
 from videogan.data import pacman_emulator as pe
@@ -58,10 +57,19 @@ def test_deflicker_merges_ghosts_but_not_pacman_trails():
 
 
 def test_emulator_clips_move_and_have_the_configured_shape(tmp_path):
-    config = load_config(None, [
-        "data.dataset=pacman_emulator", "data.frame_size=32", "data.channels=3", "data.frames=8",
-        "data.pacman_emulator.train_clips=6", "data.pacman_emulator.val_clips=2",
-        "data.pacman_emulator.test_clips=2", "data.pacman_emulator.episode_frames=80"])
+    config = load_config(
+        None,
+        [
+            "data.dataset=pacman_emulator",
+            "data.frame_size=32",
+            "data.channels=3",
+            "data.frames=8",
+            "data.pacman_emulator.train_clips=6",
+            "data.pacman_emulator.val_clips=2",
+            "data.pacman_emulator.test_clips=2",
+            "data.pacman_emulator.episode_frames=80",
+        ],
+    )
     meta = prepare(config, tmp_path, tmp_path / "store", progress=False)
     assert meta["shapes"] == {"train": [6, 8, 32, 32, 3], "val": [2, 8, 32, 32, 3], "test": [2, 8, 32, 32, 3]}
     for split in ("train", "val", "test"):
@@ -83,10 +91,20 @@ def test_the_window_follows_pacman_and_stays_on_the_screen():
 
 
 def test_emulator_windows_show_pacman_at_full_resolution(tmp_path):
-    config = load_config(None, [
-        "data.dataset=pacman_emulator", "data.frame_size=32", "data.channels=3", "data.frames=8",
-        "data.pacman_emulator.window=32", "data.pacman_emulator.train_clips=6", "data.pacman_emulator.val_clips=2",
-        "data.pacman_emulator.test_clips=2", "data.pacman_emulator.episode_frames=80"])
+    config = load_config(
+        None,
+        [
+            "data.dataset=pacman_emulator",
+            "data.frame_size=32",
+            "data.channels=3",
+            "data.frames=8",
+            "data.pacman_emulator.window=32",
+            "data.pacman_emulator.train_clips=6",
+            "data.pacman_emulator.val_clips=2",
+            "data.pacman_emulator.test_clips=2",
+            "data.pacman_emulator.episode_frames=80",
+        ],
+    )
     meta = prepare(config, tmp_path, tmp_path / "store", progress=False)
     assert meta["source_info"]["window"] == 32
     clips = np.asarray(open_split(tmp_path / "store", "train"))
@@ -156,8 +174,13 @@ def test_archive_download_then_preprocess(tmp_path):
     server = FileServer({"/ms_pacman.tar.gz": archive.read_bytes()})
     try:
         url = server.url + "/ms_pacman.tar.gz"
-        overrides = ["data.dataset=pacman_folder", f"data.pacman_folder.url={url}",
-                     f"data.pacman_folder.md5={file_md5(archive)}", "data.frame_size=16", "data.frames=8"]
+        overrides = [
+            "data.dataset=pacman_folder",
+            f"data.pacman_folder.url={url}",
+            f"data.pacman_folder.md5={file_md5(archive)}",
+            "data.frame_size=16",
+            "data.frames=8",
+        ]
         config = load_config(None, overrides)
         raw = tmp_path / "raw"
         assert download_dataset(config.data, raw, progress=False) == raw / "pacman_folder"
@@ -178,8 +201,12 @@ def test_folder_without_url_or_path_explains(tmp_path):
 
 def test_clips_are_the_same_for_any_number_of_worker_processes():
     cfg = PacmanEmulator(episode_frames=16, train_clips=5, val_clips=2, test_clips=2)
-    made = {workers: pe.generate(cfg.model_copy(update={"workers": workers}), 8, 3, store_transform(16, 3, 8),
-                                 progress=False) for workers in (1, 2, 3)}
+    made = {
+        workers: pe.generate(
+            cfg.model_copy(update={"workers": workers}), 8, 3, store_transform(16, 3, 8), progress=False
+        )
+        for workers in (1, 2, 3)
+    }
     (one, info), *others = made.values()
     assert info["episodes"]["train"] > 1  # several episodes, so the order of their arrival matters
     for splits, other_info in others:

@@ -30,13 +30,19 @@ def _losses(root):
 
 @pytest.mark.slow
 def test_killed_run_with_workers_resumes_to_the_unbroken_numbers(tmp_path):
-    config = tiny_config(data={"bouncing_squares": {"num_videos": 64}, "frames": 10}, model={"frames": 8},
-                         train={"loss": "alternative", "iterations": 7})
+    config = tiny_config(
+        data={"bouncing_squares": {"num_videos": 64}, "frames": 10},
+        model={"frames": 8},
+        train={"loss": "alternative", "iterations": 7},
+    )
     store = tmp_path / "store"
     prepare(config, tmp_path / "raw", store, progress=False)
     train_from_store(config, store, tmp_path / "a", tensorboard=False)
-    with_workers = tiny_config(data={"bouncing_squares": {"num_videos": 64}, "frames": 10}, model={"frames": 8},
-                               train={"loss": "alternative", "iterations": 7, "num_workers": 2})
+    with_workers = tiny_config(
+        data={"bouncing_squares": {"num_videos": 64}, "frames": 10},
+        model={"frames": 8},
+        train={"loss": "alternative", "iterations": 7, "num_workers": 2},
+    )
     with pytest.raises(KeyboardInterrupt):
         train_from_store(with_workers, store, tmp_path / "b", tensorboard=False, callbacks=[KillAt(6)])
     result = train_from_store(with_workers, store, tmp_path / "b", tensorboard=False)

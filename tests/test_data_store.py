@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 
 import numpy as np
 import pytest
@@ -20,8 +20,10 @@ def _splits(seed: int = 0, n: int = 6) -> dict[str, np.ndarray]:
 
 
 def _labels(splits):
-    return {s: {"digits": np.arange(len(a) * 2).reshape(-1, 2), "positions": np.zeros((len(a), 8, 2, 2))}
-            for s, a in splits.items()}
+    return {
+        s: {"digits": np.arange(len(a) * 2).reshape(-1, 2), "positions": np.zeros((len(a), 8, 2, 2))}
+        for s, a in splits.items()
+    }
 
 
 @pytest.fixture
@@ -85,8 +87,11 @@ def test_changed_content_fails_the_digest(store):
     changed[0, 0, 0, 0, 0] ^= 1
     np.save(path / "train.npy", changed)
     open_split(path, "train")  # shape still agrees: only the digest notices
-    with pytest.raises(StoreError, match=rf"{path / 'train.npy'} was changed after the store was written.*"
-                                         r"videogan preprocess"):
+    with pytest.raises(
+        StoreError,
+        match=rf"{path / 'train.npy'} was changed after the store was written.*"
+        r"videogan preprocess",
+    ):
         verify_store(path)
 
 
@@ -99,14 +104,17 @@ def test_a_store_written_before_file_digests_is_checked_by_its_content_digest(st
         verify_store(path)
 
 
-@pytest.mark.parametrize("edit, named", [
-    (lambda m: m.pop("shapes"), "malformed at `shapes` (field required)"),
-    (lambda m: m.update(shapes=None), "malformed at `shapes`"),
-    (lambda m: m.update(sizes=[1, 2, 3]), "malformed at `sizes`"),
-    (lambda m: m.pop("digest"), "malformed at `digest`"),
-    (lambda m: m["shapes"].update(extra=[1, 8, 16, 16, 1]), "must be among ['train', 'val', 'test']"),
-    (lambda m: m.clear(), "not a clip store's meta.json"),
-])
+@pytest.mark.parametrize(
+    "edit, named",
+    [
+        (lambda m: m.pop("shapes"), "malformed at `shapes` (field required)"),
+        (lambda m: m.update(shapes=None), "malformed at `shapes`"),
+        (lambda m: m.update(sizes=[1, 2, 3]), "malformed at `sizes`"),
+        (lambda m: m.pop("digest"), "malformed at `digest`"),
+        (lambda m: m["shapes"].update(extra=[1, 8, 16, 16, 1]), "must be among ['train', 'val', 'test']"),
+        (lambda m: m.clear(), "not a clip store's meta.json"),
+    ],
+)
 def test_an_edited_meta_json_is_one_error_naming_the_key(store, edit, named):
     path, _, meta = store
     edit(meta)

@@ -4,16 +4,23 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
 from support import TINY, tiny_config
+
 from videogan.config import config_from_dict
 from videogan.data.batches import ClipBatches
 from videogan.data.squares import bouncing_squares
 from videogan.training.distributed import Rank, average_gradients
 from videogan.training.loop import OutputPaths, Trainer
 from videogan.training.state import TrainingState
-from videogan.training.steps import (Networks, StepSetup, critic_step_loss, draw, generator_step_loss, make_fakes,
-                                     step_generator)
+from videogan.training.steps import (
+    Networks,
+    StepSetup,
+    critic_step_loss,
+    draw,
+    generator_step_loss,
+    make_fakes,
+    step_generator,
+)
 
 WORLD = 2
 CPU = torch.device("cpu")
@@ -44,19 +51,23 @@ def step_gradients(cfg, rank: Rank) -> dict[str, dict[str, torch.Tensor]]:
 
 def three_iterations(cfg, root, rank: Rank) -> dict[str, torch.Tensor]:
     clips = bouncing_squares(32, 8, 16, seed=1)
-    trainer = Trainer(cfg, ClipBatches(clips, cfg.train.batch_size, 8), OutputPaths.under(root), rank=rank,
-                      say=lambda *_: None)
+    trainer = Trainer(
+        cfg, ClipBatches(clips, cfg.train.batch_size, 8), OutputPaths.under(root), rank=rank, say=lambda *_: None
+    )
     trainer.fit()
-    return {**{f"g.{k}": v for k, v in trainer.state.generator.state_dict().items()},
-            **{f"d.{k}": v for k, v in trainer.state.critic.state_dict().items()}}
+    return {
+        **{f"g.{k}": v for k, v in trainer.state.generator.state_dict().items()},
+        **{f"d.{k}": v for k, v in trainer.state.critic.state_dict().items()},
+    }
 
 
 def _worker(rank, tmp, raw):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank, world_size=WORLD)
     cfg, me = config_from_dict(raw), Rank(rank, WORLD)
-    torch.save({"grads": step_gradients(cfg, me), "weights": three_iterations(cfg, f"{tmp}/out", me)},
-               f"{tmp}/rank{rank}.pt")
+    torch.save(
+        {"grads": step_gradients(cfg, me), "weights": three_iterations(cfg, f"{tmp}/out", me)}, f"{tmp}/rank{rank}.pt"
+    )
     dist.destroy_process_group()
 
 
@@ -112,8 +123,13 @@ def eight_gpus(monkeypatch):
 
 def torchrun_env(monkeypatch, local_rank: int, node: int = 1) -> None:
     """What `torchrun --nnodes=2 --nproc_per_node=8` sets in one process."""
-    for key, value in {"LOCAL_RANK": local_rank, "RANK": 8 * node + local_rank, "WORLD_SIZE": 16,
-                       "LOCAL_WORLD_SIZE": 8, "GROUP_RANK": node}.items():
+    for key, value in {
+        "LOCAL_RANK": local_rank,
+        "RANK": 8 * node + local_rank,
+        "WORLD_SIZE": 16,
+        "LOCAL_WORLD_SIZE": 8,
+        "GROUP_RANK": node,
+    }.items():
         monkeypatch.setenv(key, str(value))
 
 
@@ -143,8 +159,12 @@ def test_the_trainer_builds_its_networks_on_its_local_rank_gpu(monkeypatch, eigh
     torchrun_env(monkeypatch, 5)
     monkeypatch.setenv("WORLD_SIZE", "1")  # no process group to join in this test
     with pytest.raises((AssertionError, RuntimeError), match="CUDA|cuda"):
-        Trainer(tiny_config(), ClipBatches(bouncing_squares(32, 8, 16, seed=1), 8, 8), OutputPaths.under("."),
-                say=lambda *_: None)
+        Trainer(
+            tiny_config(),
+            ClipBatches(bouncing_squares(32, 8, 16, seed=1), 8, 8),
+            OutputPaths.under("."),
+            say=lambda *_: None,
+        )
     assert eight_gpus == [5]
 
 

@@ -8,8 +8,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_docs_config_md_matches_the_typed_config():
-    done = subprocess.run([sys.executable, "scripts/config_reference.py", "--check"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "scripts/config_reference.py", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
 
 

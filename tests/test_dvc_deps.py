@@ -99,8 +99,9 @@ def covers(dep: str, file: str) -> bool:
 
 def listing(paths_by_stage: dict[str, list[str]], verb: str) -> str:
     """The dvc.yaml lines to change, per stage, ready to paste."""
-    return "\n".join(f"  {name}: {verb}\n" + "".join(f"      - {path}\n" for path in paths)
-                     for name, paths in paths_by_stage.items())
+    return "\n".join(
+        f"  {name}: {verb}\n" + "".join(f"      - {path}\n" for path in paths) for name, paths in paths_by_stage.items()
+    )
 
 
 def test_every_stage_module_exists():

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from support import tiny_config
+from test_resume import quiet
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from support import tiny_config
-from test_resume import quiet
 from videogan.data.batches import ClipBatches
 from videogan.sampling import load_generator
 from videogan.training import checkpoint

@@ -6,25 +6,44 @@ import numpy as np
 import pytest
 import torch
 from pydantic import ValidationError
-
 from test_metrics_moving_digits import fitted, moving_digits
+
 from videogan.data.batches import to_video_batch
 from videogan.data.squares import bouncing_squares
 from videogan.metrics.artifact import (
-    EvaluatorError, check_version, evaluator_version, load_evaluator, save_evaluator,
+    EvaluatorError,
+    check_version,
+    evaluator_version,
+    load_evaluator,
+    save_evaluator,
 )
 from videogan.metrics.config import EvaluatorConfig
 from videogan.metrics.fit import fit_evaluator
 from videogan.metrics.tasks import digit_batch, digit_free_clips, dust, frame_targets, order_batch
 
-TINY = dict(input_size=16, width=8, frame_dim=16, motion_dim=16, clip_frames=4, epochs=1, batch_size=16,
-            val_clips=32, device="cpu")
+TINY = dict(
+    input_size=16,
+    width=8,
+    frame_dim=16,
+    motion_dim=16,
+    clip_frames=4,
+    epochs=1,
+    batch_size=16,
+    val_clips=32,
+    device="cpu",
+)
 
 
 def tiny_fit(seed=0, labelled=True):
     clips, labels = moving_digits(48, frames=6, size=16, seed=seed)
-    return fit_evaluator(clips, labels if labelled else None, clips[:32], labels if labelled else None,
-                         EvaluatorConfig(**TINY), progress=False)
+    return fit_evaluator(
+        clips,
+        labels if labelled else None,
+        clips[:32],
+        labels if labelled else None,
+        EvaluatorConfig(**TINY),
+        progress=False,
+    )
 
 
 def test_fitting_twice_gives_the_same_weights():
@@ -58,8 +77,10 @@ def test_video_features_are_capped_at_256_dims():
 
 
 def test_frame_targets_mark_only_digits_inside_the_frame():
-    labels = {"digits": np.array([[3, 5]]),
-              "positions": np.array([[[[0, 0], [20, 20]], [[0, 0], [40, 40]]]], np.float32)}
+    labels = {
+        "digits": np.array([[3, 5]]),
+        "positions": np.array([[[[0, 0], [20, 20]], [[0, 0], [40, 40]]]], np.float32),
+    }
     targets = frame_targets(labels, np.array([0]), 2, frame_size=32, digit=14)
     assert targets[0, 0, [3, 5]].tolist() == [1, 1]
     assert targets[0, 1, [3, 5]].tolist() == [1, 0]  # the 5 has left the frame
@@ -68,8 +89,10 @@ def test_frame_targets_mark_only_digits_inside_the_frame():
 
 def test_training_batches_are_seeded():
     clips, labels = moving_digits(16, frames=6, size=16)
-    for make in (lambda rng: order_batch(clips, np.arange(8), 4, rng),
-                 lambda rng: digit_batch(clips, labels, np.arange(16), 8, 0.25, 7.0, rng)):
+    for make in (
+        lambda rng: order_batch(clips, np.arange(8), 4, rng),
+        lambda rng: digit_batch(clips, labels, np.arange(16), 8, 0.25, 7.0, rng),
+    ):
         a, b = make(np.random.default_rng(5)), make(np.random.default_rng(5))
         assert all(torch.equal(a[k], b[k]) for k in a)
 

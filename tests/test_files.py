@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 import yaml
-
 from support import TINY
 from test_cli import run
+
 from videogan.files import NoSpaceError, write_atomic
 
 
@@ -53,8 +53,11 @@ def test_a_writer_removes_the_temp_files_of_killed_writes_of_the_same_name(tmp_p
 
 @pytest.mark.e2e
 def test_training_on_a_full_disk_stops_with_one_line_and_keeps_the_last_states(small_disk, tmp_path):
-    params = {**TINY, "data": {**TINY["data"], "bouncing_squares": {"num_videos": 64}},
-              "train": {**TINY["train"], "iterations": 4, "resume_every": 2, "snapshot_every": 2}}
+    params = {
+        **TINY,
+        "data": {**TINY["data"], "bouncing_squares": {"num_videos": 64}},
+        "train": {**TINY["train"], "iterations": 4, "resume_every": 2, "snapshot_every": 2},
+    }
     (small_disk / "params.yaml").write_text(yaml.safe_dump(params))
     store = ["--store", str(tmp_path / "store")]
     assert run(["preprocess", "--out", str(tmp_path / "store")], small_disk).returncode == 0
@@ -80,8 +83,11 @@ def test_a_clip_store_that_does_not_fit_is_one_error_and_the_old_store_stays(sma
     write_store(small_disk / "store", small, None, {"source": "test"})
     big = {s: np.zeros((40, 8, 64, 64, 1), np.uint8) for s in ("train", "val", "test")}  # 3.75 MiB
     fill(small_disk, 1 << 20)
-    with pytest.raises(NoSpaceError, match=r"no space left to write .*/store: it needs 3.8 MiB .*"
-                                           r"\(the store there is as it was\)"):
+    with pytest.raises(
+        NoSpaceError,
+        match=r"no space left to write .*/store: it needs 3.8 MiB .*"
+        r"\(the store there is as it was\)",
+    ):
         write_store(small_disk / "store", big, None, {"source": "test"})
     assert verify_store(small_disk / "store")["shapes"]["train"] == [4, 8, 16, 16, 1]
     assert not [p.name for p in (small_disk / "store").iterdir() if p.name.startswith(".")]

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from test_metrics_moving_digits import moving_digits
+
 from videogan.config import ConfigError, load_config
 from videogan.errors import EvaluatorError
 from videogan.metrics import i3d_weights
@@ -108,8 +108,13 @@ def separation() -> dict[str, float]:
         "noise": rng.integers(0, 256, c[:16].shape, dtype=np.uint8),  # 16 are plenty: 165x fvd_ref at 32
     }
     identical = frechet_distance(scorer.real_a, scorer.real_a)  # 128 videos, 400 dims: singular covariances
-    return {"ref": scorer.reference, "identical": identical, **{name: scorer.fvd(v) for name, v in broken.items()},
-            "frames": scorer.frames, "videos": scorer.videos}
+    return {
+        "ref": scorer.reference,
+        "identical": identical,
+        **{name: scorer.fvd(v) for name, v in broken.items()},
+        "frames": scorer.frames,
+        "videos": scorer.videos,
+    }
 
 
 @pytest.mark.slow

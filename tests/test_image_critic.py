@@ -2,8 +2,8 @@
 score in the generator's loss."""
 
 import torch
-
 from support import tiny_config
+
 from videogan.models.critic import ImageCritic, pick_frames
 from videogan.training.state import TrainingState
 from videogan.training.steps import Networks, StepSetup, critic_step_loss, draw, generator_step_loss, step_generator
@@ -52,8 +52,10 @@ def test_the_generator_loss_adds_the_image_critics_score_by_its_weight():
 
 
 def test_the_image_critic_has_its_own_optimiser_with_its_own_settings():
-    cfg = tiny_config(model={"image_critic": {"frames": 2, "widths": [8, 16]}},
-                      train={"optim": {"critic": {"lr": 1e-4}, "image_critic": {"lr": 3e-4, "betas": [0.0, 0.99]}}})
+    cfg = tiny_config(
+        model={"image_critic": {"frames": 2, "widths": [8, 16]}},
+        train={"optim": {"critic": {"lr": 1e-4}, "image_critic": {"lr": 3e-4, "betas": [0.0, 0.99]}}},
+    )
     state = TrainingState.fresh(cfg, CPU)
     image = {id(p) for p in state.critic.image.parameters()}
     assert {id(p) for p in state.params("image_critic")} == image

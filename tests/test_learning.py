@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from support import tiny_config
+
 from videogan.data.batches import ClipBatches
 from videogan.data.squares import bouncing_squares
 from videogan.sampling import sample_clips
@@ -23,10 +23,17 @@ def statistics(clips: np.ndarray) -> dict[str, float]:
 @pytest.mark.slow
 def test_three_hundred_iterations_move_the_samples_toward_the_data(tmp_path):
     iterations = 300
-    cfg = tiny_config(train={
-        "iterations": iterations, "batch_size": 16, "log_every": 50, "snapshot_every": 1000, "resume_every": 1000,
-        "schedule": {"n_critic": 5, "burst_first": 5, "burst_steps": 10},
-        "instance_noise": {"sigma": 0.1, "anneal_iterations": iterations // 2}})
+    cfg = tiny_config(
+        train={
+            "iterations": iterations,
+            "batch_size": 16,
+            "log_every": 50,
+            "snapshot_every": 1000,
+            "resume_every": 1000,
+            "schedule": {"n_critic": 5, "burst_first": 5, "burst_steps": 10},
+            "instance_noise": {"sigma": 0.1, "anneal_iterations": iterations // 2},
+        }
+    )
     clips = bouncing_squares(512, 8, 16, seed=0)
     trainer = Trainer(cfg, ClipBatches(clips, 16, 8), OutputPaths.under(tmp_path), say=lambda *_: None)
     before = statistics(sample_clips(trainer.state.generator, 128, seed=1))

@@ -1,16 +1,30 @@
 import json
 
 import torch
+from support import tiny_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from support import tiny_config
 from videogan.data.batches import ClipBatches
 from videogan.training.callbacks import JsonlLog, TensorBoardLog
 from videogan.training.loop import OutputPaths, Trainer
 
-EXPECTED = {"loss_critic", "loss_generator", "wasserstein", "gradient_penalty", "grad_norm_critic",
-            "grad_norm_decoder", "grad_norm_lstm", "sigma", "critic_steps", "generator_steps",
-            "it_per_s", "videos_per_s", "lr_critic", "lr_decoder", "lr_lstm"}
+EXPECTED = {
+    "loss_critic",
+    "loss_generator",
+    "wasserstein",
+    "gradient_penalty",
+    "grad_norm_critic",
+    "grad_norm_decoder",
+    "grad_norm_lstm",
+    "sigma",
+    "critic_steps",
+    "generator_steps",
+    "it_per_s",
+    "videos_per_s",
+    "lr_critic",
+    "lr_decoder",
+    "lr_lstm",
+}
 
 
 def test_tensorboard_gets_scalars_and_a_gif_video(tmp_path, squares):

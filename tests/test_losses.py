@@ -5,14 +5,19 @@ from videogan.losses import generator_loss, gradient_penalty
 
 def test_penalty_of_a_linear_critic_is_known():
     w = torch.randn(1, 2, 3, 4, 4)
-    critic = lambda x: (x * w).flatten(1).sum(1)  # gradient w everywhere
+
+    def critic(x):
+        return (x * w).flatten(1).sum(1)  # gradient w everywhere
+
     real, fake = torch.randn(5, 2, 3, 4, 4), torch.randn(5, 2, 3, 4, 4)
     penalty = gradient_penalty(critic, real, fake, torch.rand(5))
     torch.testing.assert_close(penalty, (w.norm() - 1) ** 2)
 
 
 def test_penalty_of_a_quadratic_critic_is_taken_at_the_interpolates():
-    critic = lambda x: 0.5 * (x**2).flatten(1).sum(1)  # gradient x
+    def critic(x):
+        return 0.5 * (x**2).flatten(1).sum(1)  # gradient x
+
     real, fake = torch.randn(6, 1, 8, 4, 4), torch.randn(6, 1, 8, 4, 4)
     eps = torch.rand(6)
     mixed = eps.view(-1, 1, 1, 1, 1) * real + (1 - eps.view(-1, 1, 1, 1, 1)) * fake
@@ -22,7 +27,10 @@ def test_penalty_of_a_quadratic_critic_is_taken_at_the_interpolates():
 
 def test_penalty_is_differentiable_in_the_critic_weights():
     w = torch.randn(1, 1, 8, 4, 4, requires_grad=True)
-    critic = lambda x: (x * w).flatten(1).sum(1)
+
+    def critic(x):
+        return (x * w).flatten(1).sum(1)
+
     gradient_penalty(critic, torch.randn(3, 1, 8, 4, 4), torch.randn(3, 1, 8, 4, 4), torch.rand(3)).backward()
     torch.testing.assert_close(w.grad, 2 * (w.norm() - 1) * w / w.norm())
 

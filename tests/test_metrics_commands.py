@@ -9,9 +9,9 @@ import pytest
 import typer
 import yaml
 from PIL import Image
+from test_metrics_moving_digits import moving_digits
 from typer.testing import CliRunner
 
-from test_metrics_moving_digits import moving_digits
 from videogan.config import load_config, to_dict
 from videogan.data.store import write_store
 from videogan.models import build_generator
@@ -22,11 +22,30 @@ pytestmark = pytest.mark.e2e
 PARAMS = {
     "data": {"frame_size": 16, "frames": 10},
     "model": {"generator": {"motion_dim": 8, "content_dim": 8, "width": 8, "max_width": 16}},
-    "evaluator": {"input_size": 16, "width": 8, "frame_dim": 16, "motion_dim": 16, "clip_frames": 4, "epochs": 1,
-                  "batch_size": 16, "val_clips": 32, "device": "cpu"},
-    "evaluate": {"num_samples": 20, "batch_size": 20, "device": "cpu", "fvd": {"videos": 8},
-                 "render": {"videos": 4, "side_by_side": 2, "interpolation_rows": 2, "interpolation_steps": 3,
-                            "snapshot_videos": 2}},
+    "evaluator": {
+        "input_size": 16,
+        "width": 8,
+        "frame_dim": 16,
+        "motion_dim": 16,
+        "clip_frames": 4,
+        "epochs": 1,
+        "batch_size": 16,
+        "val_clips": 32,
+        "device": "cpu",
+    },
+    "evaluate": {
+        "num_samples": 20,
+        "batch_size": 20,
+        "device": "cpu",
+        "fvd": {"videos": 8},
+        "render": {
+            "videos": 4,
+            "side_by_side": 2,
+            "interpolation_rows": 2,
+            "interpolation_steps": 3,
+            "snapshot_videos": 2,
+        },
+    },
 }
 
 
@@ -50,25 +69,47 @@ def project(tmp_path_factory):
     splits, labels = {}, {}
     for i, (split, n) in enumerate({"train": 64, "val": 32, "test": 48}.items()):
         splits[split], labels[split] = moving_digits(n, frames=10, size=16, seed=30 + i)
-    write_store(root / "data/processed", splits, labels,
-                {"source": "test", "frame_size": 16, "frames": 10, "channels": 1, "source_info": {"digit_size": 7.0}})
+    write_store(
+        root / "data/processed",
+        splits,
+        labels,
+        {"source": "test", "frame_size": 16, "frames": 10, "channels": 1, "source_info": {"digit_size": 7.0}},
+    )
     (root / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     config = load_config(root / "params.yaml")
-    generator = {"format": FORMAT, "kind": "generator", "config": to_dict(config), "step": 0,
-                 "generator": build_generator(config).state_dict()}
+    generator = {
+        "format": FORMAT,
+        "kind": "generator",
+        "config": to_dict(config),
+        "step": 0,
+        "generator": build_generator(config).state_dict(),
+    }
     save_atomic(generator, root / "models/snapshots/step_0000000.pt")
     save_atomic({**generator, "step": 5}, root / "models/checkpoint.pt")
     (root / "reports").mkdir()
     (root / "reports/train_log.jsonl").write_text(
-        "".join(json.dumps({"step": s, "loss_critic": -s, "videos_per_s": 3.0}) + "\n" for s in range(0, 6, 2)))
+        "".join(json.dumps({"step": s, "loss_critic": -s, "videos_per_s": 3.0}) + "\n" for s in range(0, 6, 2))
+    )
     return root
 
 
 def paths(root, *names):
-    flags = {"params": "--params", "store": "--store", "evaluator": "--evaluator", "checkpoint": "--checkpoint",
-             "snapshots": "--snapshots", "log": "--log"}
-    where = {"params": "params.yaml", "store": "data/processed", "evaluator": "models/evaluator.pt",
-             "checkpoint": "models/checkpoint.pt", "snapshots": "models/snapshots", "log": "reports/train_log.jsonl"}
+    flags = {
+        "params": "--params",
+        "store": "--store",
+        "evaluator": "--evaluator",
+        "checkpoint": "--checkpoint",
+        "snapshots": "--snapshots",
+        "log": "--log",
+    }
+    where = {
+        "params": "params.yaml",
+        "store": "data/processed",
+        "evaluator": "models/evaluator.pt",
+        "checkpoint": "models/checkpoint.pt",
+        "snapshots": "models/snapshots",
+        "log": "reports/train_log.jsonl",
+    }
     return [arg for name in names for arg in (flags[name], str(root / where[name]))]
 
 
@@ -87,9 +128,23 @@ def test_evaluate_writes_metrics_with_references_and_init(fitted_project):
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
     assert json.loads(result.stdout) == metrics
-    for name in ("fd_video", "fd_frame", "kd_video", "precision", "recall", "density", "coverage", "temporal_error",
-                 "motion_error", "diversity", "classes_covered", "modes_covered", "mode_kl",
-                 "content_consistency", "recognisable_frames"):
+    for name in (
+        "fd_video",
+        "fd_frame",
+        "kd_video",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "temporal_error",
+        "motion_error",
+        "diversity",
+        "classes_covered",
+        "modes_covered",
+        "mode_kl",
+        "content_consistency",
+        "recognisable_frames",
+    ):
         assert isinstance(metrics[name], float) and f"{name}_ref" in metrics
     # The checkpoint holds the step-0 weights, so its fd_video is the step-0 one.
     assert metrics["fd_video_init"] == pytest.approx(metrics["fd_video"])
@@ -101,8 +156,14 @@ def test_evaluate_writes_metrics_with_references_and_init(fitted_project):
 def test_evaluate_fake_scores_any_clip_array_and_prints_only(fitted_project, tmp_path):
     fake = tmp_path / "fake.npy"
     np.save(fake, moving_digits(25, frames=10, size=16, seed=99)[0])
-    result = run("evaluate", *paths(fitted_project, "params", "store", "evaluator"), "--fake", str(fake),
-                 "--out", str(tmp_path / "unused.json"))
+    result = run(
+        "evaluate",
+        *paths(fitted_project, "params", "store", "evaluator"),
+        "--fake",
+        str(fake),
+        "--out",
+        str(tmp_path / "unused.json"),
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert "fd_video_init" not in metrics and metrics["samples_fake"] == 20
@@ -111,8 +172,12 @@ def test_evaluate_fake_scores_any_clip_array_and_prints_only(fitted_project, tmp
 
 
 def test_evaluate_refuses_a_test_split_smaller_than_two_halves(fitted_project):
-    result = run("evaluate", *paths(fitted_project, "params", "store", "evaluator", "checkpoint", "snapshots"),
-                 "--set", "evaluate.num_samples=30")
+    result = run(
+        "evaluate",
+        *paths(fitted_project, "params", "store", "evaluator", "checkpoint", "snapshots"),
+        "--set",
+        "evaluate.num_samples=30",
+    )
     assert result.exit_code == 1
     assert "evaluate.num_samples" in result.output and "at most 24" in result.output
 
@@ -120,8 +185,14 @@ def test_evaluate_refuses_a_test_split_smaller_than_two_halves(fitted_project):
 def test_evaluate_refuses_a_stale_evaluator(fitted_project, tmp_path):
     fake = tmp_path / "fake.npy"
     np.save(fake, moving_digits(20, frames=10, size=16)[0])
-    result = run("evaluate", *paths(fitted_project, "params", "store", "evaluator"), "--fake", str(fake),
-                 "--set", "evaluator.epochs=2")
+    result = run(
+        "evaluate",
+        *paths(fitted_project, "params", "store", "evaluator"),
+        "--fake",
+        str(fake),
+        "--set",
+        "evaluator.epochs=2",
+    )
     assert result.exit_code == 1 and "evaluator.epochs" in result.output and "fit-evaluator" in result.output
 
 
@@ -133,8 +204,15 @@ def test_evaluate_refuses_clips_of_another_shape(fitted_project, tmp_path):
 
 
 def test_missing_store_is_a_clear_error(tmp_path, project):
-    result = run("fit-evaluator", "--params", str(project / "params.yaml"), "--store", str(tmp_path / "nowhere"),
-                 "--out", str(tmp_path / "e.pt"))
+    result = run(
+        "fit-evaluator",
+        "--params",
+        str(project / "params.yaml"),
+        "--store",
+        str(tmp_path / "nowhere"),
+        "--out",
+        str(tmp_path / "e.pt"),
+    )
     assert result.exit_code == 1 and "no clip store" in result.output
 
 
@@ -149,12 +227,15 @@ def test_render_writes_the_grids_and_the_curves(project):
     assert Image.open(out / "interpolation.gif").size == (3 * 17 + 1, 2 * 17 + 1)
 
 
-@pytest.mark.parametrize("array, named", [
-    (np.zeros(0, np.uint8), "got uint8 with shape (0,)"),
-    (np.array(7, np.uint8), "got uint8 with shape ()"),
-    (np.zeros((0, 8, 16, 16, 1), np.uint8), "0 clips given; scoring needs at least 2"),
-    (np.zeros((1, 8, 16, 16, 1), np.uint8), "1 clips given; scoring needs at least 2"),
-])
+@pytest.mark.parametrize(
+    "array, named",
+    [
+        (np.zeros(0, np.uint8), "got uint8 with shape (0,)"),
+        (np.array(7, np.uint8), "got uint8 with shape ()"),
+        (np.zeros((0, 8, 16, 16, 1), np.uint8), "0 clips given; scoring needs at least 2"),
+        (np.zeros((1, 8, 16, 16, 1), np.uint8), "1 clips given; scoring needs at least 2"),
+    ],
+)
 def test_evaluate_fake_refuses_arrays_without_clips_in_one_line(fitted_project, tmp_path, array, named):
     fake = tmp_path / "fake.npy"
     np.save(fake, array)
@@ -163,8 +244,10 @@ def test_evaluate_fake_refuses_arrays_without_clips_in_one_line(fitted_project, 
     assert "Traceback" not in result.output and "num_samples=0" not in result.output
 
 
-@pytest.mark.parametrize("command, key", [("evaluate", "evaluate.device"), ("fit-evaluator", "evaluator.device"),
-                                          ("render", "evaluate.device")])
+@pytest.mark.parametrize(
+    "command, key",
+    [("evaluate", "evaluate.device"), ("fit-evaluator", "evaluator.device"), ("render", "evaluate.device")],
+)
 def test_cuda_on_a_machine_without_it_is_one_line_naming_the_key(project, tmp_path, monkeypatch, command, key):
     import torch
 
@@ -182,7 +265,13 @@ def test_evaluate_refuses_a_store_edited_after_preprocess(fitted_project, tmp_pa
     shutil.copytree(fitted_project / "data/processed", edited)
     test = np.load(edited / "test.npy")
     np.save(edited / "test.npy", np.full_like(test, 255))
-    result = run("evaluate", *paths(fitted_project, "params", "evaluator", "checkpoint", "snapshots"),
-                 "--store", str(edited), "--out", str(tmp_path / "m.json"))
+    result = run(
+        "evaluate",
+        *paths(fitted_project, "params", "evaluator", "checkpoint", "snapshots"),
+        "--store",
+        str(edited),
+        "--out",
+        str(tmp_path / "m.json"),
+    )
     assert result.exit_code == 1 and "test.npy was changed after the store was written" in result.output
     assert not (tmp_path / "m.json").exists()

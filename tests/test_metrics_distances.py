@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 
 from videogan.metrics.distances import (
-    frechet_distance, kernel_distance, knn_radii, mean_pairwise_distance, prdc,
+    frechet_distance,
+    kernel_distance,
+    knn_radii,
+    mean_pairwise_distance,
+    prdc,
 )
 from videogan.metrics.modes import (
-    mode_histogram, mode_table, modes_from_digits, modes_from_probs, num_modes,
+    mode_histogram,
+    mode_table,
+    modes_from_digits,
+    modes_from_probs,
+    num_modes,
 )
 
 

@@ -39,8 +39,9 @@ def trajectories(n: int, frames: int, k: int, rng: np.random.Generator) -> np.nd
     return out
 
 
-def moving_digits(n: int, frames: int = 10, size: int = 32, k: int = 2, seed: int = 0,
-                  lose_last_from: int | None = None):
+def moving_digits(
+    n: int, frames: int = 10, size: int = 32, k: int = 2, seed: int = 0, lose_last_from: int | None = None
+):
     """(clips uint8 (n, frames, size, size, 1), labels {digits, positions in stored pixels}).
     `lose_last_from`: the same videos, but the last digit is not drawn from that frame on."""
     rng = np.random.default_rng(seed)
@@ -76,17 +77,26 @@ def test_digits_move_a_few_pixels_per_frame():
     assert labels["positions"].min() >= 0 and labels["positions"].max() <= (CANVAS - 28) / 2
 
 
-FIT = dict(input_size=32, width=16, frame_dim=64, motion_dim=64, clip_frames=6, epochs=8,
-           batch_size=32, val_clips=200, device="cpu")
+FIT = dict(
+    input_size=32,
+    width=16,
+    frame_dim=64,
+    motion_dim=64,
+    clip_frames=6,
+    epochs=8,
+    batch_size=32,
+    val_clips=200,
+    device="cpu",
+)
 
 
 @functools.cache
 def fitted():
     """(evaluator, held-out accuracy, config): fitted once per test process on 2,000 labelled clips."""
+    import torch
+
     from videogan.metrics.config import EvaluatorConfig
     from videogan.metrics.fit import fit_evaluator
-
-    import torch
 
     train, train_labels = moving_digits(2000, seed=10)
     val, val_labels = moving_digits(200, seed=11)

@@ -39,8 +39,9 @@ def real_clips() -> dict[str, np.ndarray]:
 @functools.cache
 def scorer(source: str = "pacman_emulator") -> tuple[Scorer, dict[str, float]]:
     clips = real_clips()
-    cfg = EvaluatorConfig(width=8, frame_dim=32, motion_dim=32, clip_frames=6, epochs=6, batch_size=16,
-                          val_clips=64, device="cpu")
+    cfg = EvaluatorConfig(
+        width=8, frame_dim=32, motion_dim=32, clip_frames=6, epochs=6, batch_size=16, val_clips=64, device="cpu"
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -60,8 +61,9 @@ def scores(kind: str) -> dict[str, float]:
         "real": lambda: real,
         "static": lambda: np.repeat(real[:, :1], real.shape[1], axis=1),
         "scrambled": lambda: scramble_tiles(real, rng),
-        "noisy start": lambda: np.concatenate([rng.integers(0, 256, real[:, :1].shape, dtype=np.uint8),
-                                               real[:, 1:]], axis=1),
+        "noisy start": lambda: np.concatenate(
+            [rng.integers(0, 256, real[:, :1].shape, dtype=np.uint8), real[:, 1:]], axis=1
+        ),
         "noise": lambda: rng.integers(0, 256, real.shape, dtype=np.uint8),
         "untrained": lambda: untrained_generator_clips(),
     }[kind]()

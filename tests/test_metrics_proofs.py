@@ -11,8 +11,8 @@ import functools
 
 import numpy as np
 import pytest
-
 from test_metrics_moving_digits import fitted, moving_digits
+
 from videogan.config import ConfigError, config_from_dict
 from videogan.metrics.config import EvaluateConfig
 from videogan.metrics.registry import METRICS
@@ -63,9 +63,26 @@ def worse(name: str, value: float, reference: float, factor: float) -> bool:
 
 def test_every_metric_has_its_reference_and_the_counts():
     s = scores("real")
-    names = {"fd_video", "fd_frame", "kd_video", "precision", "recall", "density", "coverage",
-             "classes_covered", "modes_covered", "mode_kl", "content_consistency", "recognisable_frames",
-             "temporal_error", "motion_error", "diversity", "acd", "acd_between", "digits_per_frame"}
+    names = {
+        "fd_video",
+        "fd_frame",
+        "kd_video",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "classes_covered",
+        "modes_covered",
+        "mode_kl",
+        "content_consistency",
+        "recognisable_frames",
+        "temporal_error",
+        "motion_error",
+        "diversity",
+        "acd",
+        "acd_between",
+        "digits_per_frame",
+    }
     assert names <= set(s) and {f"{n}_ref" for n in names} <= set(s)
     assert s["samples_fake"] == s["samples_real"] == N and s["frames"] == 10
 
@@ -74,8 +91,16 @@ def test_real_versus_real_matches_the_reference():
     s = scores("real")
     for name in ("fd_video", "fd_frame", "kd_video", "mode_kl", "temporal_error", "motion_error"):
         assert s[name] < 2.5 * s[f"{name}_ref"] + 0.05, name
-    for name in ("precision", "recall", "density", "coverage", "classes_covered", "modes_covered",
-                 "content_consistency", "recognisable_frames"):
+    for name in (
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "classes_covered",
+        "modes_covered",
+        "content_consistency",
+        "recognisable_frames",
+    ):
         assert abs(s[name] - s[f"{name}_ref"]) < 0.15, name
     assert abs(s["digits_per_frame"] - s["digits_per_frame_ref"]) < 0.15 * s["digits_per_frame_ref"]
     assert 0.85 < s["diversity"] < 1.15
@@ -141,9 +166,12 @@ def test_untrained_generator_scores_far_worse_than_real_data():
     from videogan.models import build_generator
     from videogan.sampling import sample_clips
 
-    config = config_from_dict({"data": {"frame_size": 32, "frames": 10},
-                               "model": {"generator": {"motion_dim": 32, "content_dim": 32, "width": 16,
-                                                       "max_width": 64}}})
+    config = config_from_dict(
+        {
+            "data": {"frame_size": 32, "frames": 10},
+            "model": {"generator": {"motion_dim": 32, "content_dim": 32, "width": 16, "max_width": 64}},
+        }
+    )
     scorer, _ = setup()
     s = scorer.score(sample_clips(build_generator(config).eval(), N, seed=0))
     assert s["fd_video"] > 10 * s["fd_video_ref"] and s["fd_frame"] > 10 * s["fd_frame_ref"]

@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from support import tiny_config
+
 from videogan.losses import critic_loss, generator_loss
 from videogan.models import build_critic, build_generator
 from videogan.models.generator import decoder_widths
@@ -10,8 +10,10 @@ from videogan.models.generator import decoder_widths
 @pytest.mark.parametrize("frames,size,channels", [(8, 16, 1), (10, 32, 3), (12, 16, 3), (20, 64, 1), (16, 128, 1)])
 @pytest.mark.parametrize("lstm_input", ["frame", "noise", "none"])
 def test_generator_and_critic_shapes(frames, size, channels, lstm_input):
-    cfg = tiny_config(data={"frames": frames, "frame_size": size, "channels": channels},
-                      model={"generator": {"lstm_input": lstm_input}})
+    cfg = tiny_config(
+        data={"frames": frames, "frame_size": size, "channels": channels},
+        model={"generator": {"lstm_input": lstm_input}},
+    )
     g, d = build_generator(cfg), build_critic(cfg)
     video = g(g.sample_noise(2))
     assert video.shape == (2, channels, frames, size, size)
@@ -24,7 +26,9 @@ def test_nearest_upsampling_decoder_has_no_transposed_convolutions(size):
     cfg = tiny_config(data={"frames": 8, "frame_size": size}, model={"generator": {"upsample": "nearest"}})
     g = build_generator(cfg)
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in g.modules())
-    assert sum(isinstance(m, torch.nn.Upsample) for m in g.modules()) == {16: 2, 32: 3}[size]  # one per doubling from 4x4
+    assert (
+        sum(isinstance(m, torch.nn.Upsample) for m in g.modules()) == {16: 2, 32: 3}[size]
+    )  # one per doubling from 4x4
     assert g(g.sample_noise(2)).shape == (2, 1, 8, size, size)
 
 

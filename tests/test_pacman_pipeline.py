@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-
 from pipeline_support import TINY_PARAMS, copy_repo, deep_update, sh
+
 from videogan.data import pacman_emulator as pe
 from videogan.data.config import PacmanEmulator
 from videogan.data.pacman_view import pacman_pixels
@@ -24,8 +24,9 @@ def write_published_folder(root, episodes: dict[str, list[int]]) -> None:
         for split, lengths in episodes.items():
             for ep, length in enumerate(lengths):
                 seed = 100 * (split == "Test") + ep
-                frames, _ = pe.rollout(env, PacmanEmulator(crop=SCREEN, episode_frames=length), seed,
-                                       np.random.default_rng(seed))
+                frames, _ = pe.rollout(
+                    env, PacmanEmulator(crop=SCREEN, episode_frames=length), seed, np.random.default_rng(seed)
+                )
                 folder = root / "Ms_Pacman" / split / str(ep + 1)
                 folder.mkdir(parents=True)
                 for i, frame in enumerate(frames):
@@ -36,12 +37,20 @@ def write_published_folder(root, episodes: dict[str, list[int]]) -> None:
 
 def test_repro_builds_the_store_from_a_published_folder_and_scores_it_as_pacman(tmp_path):
     write_published_folder(tmp_path / "published", {"Train": [60, 60, 60], "Test": [200, 200]})
-    params = deep_update(json.loads(json.dumps(TINY_PARAMS)), {
-        "data": {"dataset": "pacman_folder", "frame_size": 64, "frames": 20, "channels": 3,
-                 "pacman_folder": {"path": str(tmp_path / "published"), "window": 64}},
-        "evaluator": {"val_clips": 16, "max_clips": 16},
-        "evaluate": {"num_samples": 8, "k": 3},
-    })
+    params = deep_update(
+        json.loads(json.dumps(TINY_PARAMS)),
+        {
+            "data": {
+                "dataset": "pacman_folder",
+                "frame_size": 64,
+                "frames": 20,
+                "channels": 3,
+                "pacman_folder": {"path": str(tmp_path / "published"), "window": 64},
+            },
+            "evaluator": {"val_clips": 16, "max_clips": 16},
+            "evaluate": {"num_samples": 8, "k": 3},
+        },
+    )
     repo = copy_repo(tmp_path / "repo", params)
     sh(repo, "dvc", "repro", "evaluator")
 

@@ -16,9 +16,24 @@ from videogan.model_files import load_logged_generator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-METRICS = ["fd_video", "fd_frame", "kd_video", "precision", "recall", "density", "coverage", "temporal_error",
-           "motion_error", "diversity", "classes_covered", "modes_covered", "mode_kl", "content_consistency",
-           "recognisable_frames", "digits_per_frame"]
+METRICS = [
+    "fd_video",
+    "fd_frame",
+    "kd_video",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "temporal_error",
+    "motion_error",
+    "diversity",
+    "classes_covered",
+    "modes_covered",
+    "mode_kl",
+    "content_consistency",
+    "recognisable_frames",
+    "digits_per_frame",
+]
 
 
 def client(repo):
@@ -34,9 +49,18 @@ def runs(repo):
 
 def test_repro_writes_every_output(pipeline_repo):
     repo = pipeline_repo
-    for name in ["data/processed/train.npy", "data/processed/val.npy", "data/processed/test.npy",
-                 "data/processed/meta.json", "data/processed/train_labels.npz", "models/evaluator.pt",
-                 "models/checkpoint.pt", "reports/train_log.jsonl", "reports/train_log.csv", "reports/samples.gif"]:
+    for name in [
+        "data/processed/train.npy",
+        "data/processed/val.npy",
+        "data/processed/test.npy",
+        "data/processed/meta.json",
+        "data/processed/train_labels.npz",
+        "models/evaluator.pt",
+        "models/checkpoint.pt",
+        "reports/train_log.jsonl",
+        "reports/train_log.csv",
+        "reports/samples.gif",
+    ]:
         assert (repo / name).exists(), name
     snapshots = sorted(p.name for p in (repo / "models/snapshots").iterdir())
     assert snapshots == ["step_0000000.pt", "step_0000003.pt", "step_0000006.pt"]
@@ -68,8 +92,13 @@ def test_the_training_run_is_recorded_in_mlflow(pipeline_repo):
     assert {"git_commit", "data_digest", "evaluator_version"} <= run.data.tags.keys()
     history = client(pipeline_repo).get_metric_history(run.info.run_id, "train/loss_critic")
     assert [m.step for m in history] == [2, 4, 6]
-    assert {"eval/fd_video", "eval/recognisable_frames", "eval/fvd", "eval/fvd_ref", "eval/fvd_init"} <= \
-        run.data.metrics.keys()
+    assert {
+        "eval/fd_video",
+        "eval/recognisable_frames",
+        "eval/fvd",
+        "eval/fvd_ref",
+        "eval/fvd_init",
+    } <= run.data.metrics.keys()
     artifacts = {a.path for a in client(pipeline_repo).list_artifacts(run.info.run_id)}
     assert {"checkpoint", "snapshots", "media", "metrics.json"} <= artifacts
     media = {a.path for a in client(pipeline_repo).list_artifacts(run.info.run_id, "media")}
@@ -86,7 +115,9 @@ def test_the_logged_generator_loads_as_a_sampler(pipeline_repo):
     videos = generator(generator.sample_noise(2, torch.Generator().manual_seed(0)))
     assert videos.shape == (2, 1, 10, 16, 16) and step == int(run.data.params["train.iterations"])
     assert {a.path for a in mlflow.MlflowClient().list_logged_model_artifacts(models[0].model_id)} == {
-        "generator.safetensors", "generator.json"}  # no pickle in the model
+        "generator.safetensors",
+        "generator.json",
+    }  # no pickle in the model
 
 
 def test_editing_a_train_param_reruns_only_train_evaluate_render(pipeline_repo):
@@ -123,8 +154,14 @@ def logged_steps(repo):
 def test_killing_repro_during_train_then_rerunning_resumes(pipeline_repo):
     set_params(pipeline_repo, {"train": {"iterations": 400, "log_every": 1, "resume_every": 2}})
     runs_before = len(runs(pipeline_repo))
-    proc = subprocess.Popen(["dvc", "repro"], cwd=pipeline_repo, env=env_for(pipeline_repo),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=pipeline_repo,
+        env=env_for(pipeline_repo),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     log = pipeline_repo / "reports/train_log.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 8):

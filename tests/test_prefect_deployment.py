@@ -16,6 +16,7 @@ from pipeline import retrain
 
 # ---- the verdict ---------------------------------------------------------------------------------
 
+
 def test_a_worsening_within_the_margin_passes():
     assert "+5.0%" in retrain.judge(100.0, 105.0, 0.10)
     assert "-20.0%" in retrain.judge(100.0, 80.0, 0.10)
@@ -50,6 +51,7 @@ def test_an_experiment_without_metrics_fails():
 
 # ---- the DVC lock --------------------------------------------------------------------------------
 
+
 @contextmanager
 def holding(code: str, *args: str):
     """A live process (that prints `ready` once it holds what `code` takes)."""
@@ -75,7 +77,10 @@ def test_a_free_repository_passes(tmp_path):
 
 def test_a_held_repo_lock_names_the_holder_and_what_to_do(tmp_path):
     lock = dvc_tmp(tmp_path) / "lock"
-    code = "import sys, time, zc.lockfile; l = zc.lockfile.LockFile(sys.argv[1]); print('ready', flush=True); time.sleep(60)"
+    code = (
+        "import sys, time, zc.lockfile; l = zc.lockfile.LockFile(sys.argv[1]); print('ready', flush=True); "
+        "time.sleep(60)"
+    )
     with holding(code, str(lock)) as proc:  # zc.lockfile: what DVC itself uses for .dvc/tmp/lock
         with pytest.raises(retrain.DvcBusyError) as caught:
             retrain.check_dvc_free.fn(tmp_path)
@@ -87,13 +92,16 @@ def test_a_held_repo_lock_names_the_holder_and_what_to_do(tmp_path):
 def test_a_running_stage_in_the_rwlock_is_named_and_a_dead_one_ignored(tmp_path):
     rwlock = dvc_tmp(tmp_path) / "rwlock"
     with holding("import time; print('ready', flush=True); time.sleep(60)") as proc:
-        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True).stdout.strip()
-        rwlock.write_text(json.dumps({"read": {"data/processed": [{"pid": int(dead), "cmd": "dvc repro"}]},
-                                      "write": {}}))
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        ).stdout.strip()
+        rwlock.write_text(
+            json.dumps({"read": {"data/processed": [{"pid": int(dead), "cmd": "dvc repro"}]}, "write": {}})
+        )
         retrain.check_dvc_free.fn(tmp_path)  # a stale entry: DVC removes it itself
-        rwlock.write_text(json.dumps({"read": {}, "write": {"models/checkpoint.pt": {"pid": proc.pid,
-                                                                                      "cmd": "dvc repro"}}}))
+        rwlock.write_text(
+            json.dumps({"read": {}, "write": {"models/checkpoint.pt": {"pid": proc.pid, "cmd": "dvc repro"}}})
+        )
         with pytest.raises(retrain.DvcBusyError, match=rf"PID {proc.pid}: .*time\.sleep"):
             retrain.check_dvc_free.fn(tmp_path)
 
@@ -102,8 +110,12 @@ def test_dvc_refusing_the_lock_becomes_the_same_clear_error(tmp_path, monkeypatc
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "dvc"
-    fake.write_text("#!/bin/sh\necho 'ERROR: Unable to acquire lock. Most likely another DVC process is running'\nexit 255\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'ERROR: Unable to acquire lock. Most likely another DVC process is running'\nexit 255\n"
+    )
     fake.chmod(0o755)
-    monkeypatch.setattr(retrain, "dvc_env", lambda: {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    monkeypatch.setattr(
+        retrain, "dvc_env", lambda: {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    )
     with pytest.raises(retrain.DvcBusyError, match="DVC is busy"):
         retrain.run_experiment.fn(tmp_path, "retrain-x", ["train.seed=1"])

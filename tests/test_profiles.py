@@ -36,8 +36,9 @@ def test_profile_validates_and_has_every_tracked_key(name):
 def test_full_profile_is_the_library_default_size():
     full, default = load_config(ROOT / "profiles/full.yaml"), Config()
     for section in ("model", "data"):
-        assert getattr(full, section).model_dump(exclude={"moving_mnist_generated", "pacman_folder"}) == \
-            getattr(default, section).model_dump(exclude={"moving_mnist_generated", "pacman_folder"})
+        assert getattr(full, section).model_dump(exclude={"moving_mnist_generated", "pacman_folder"}) == getattr(
+            default, section
+        ).model_dump(exclude={"moving_mnist_generated", "pacman_folder"})
     assert full.train.schedule == default.train.schedule
     assert (full.train.iterations, full.train.batch_size) == (default.train.iterations, default.train.batch_size)
 

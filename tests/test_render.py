@@ -12,7 +12,12 @@ from PIL import Image
 
 from videogan.models import build_generator
 from videogan.render import (
-    interpolation_noise, plot_training_curves, save_gif, side_by_side, snapshot_paths, video_grid,
+    interpolation_noise,
+    plot_training_curves,
+    save_gif,
+    side_by_side,
+    snapshot_paths,
+    video_grid,
 )
 from videogan.sampling import sample_videos
 
@@ -107,8 +112,10 @@ def test_snapshot_thinning_keeps_first_and_last(tmp_path):
 
 def test_training_curves_plot_every_numeric_key(tmp_path):
     log = tmp_path / "train_log.jsonl"
-    rows = [{"step": s, "loss_critic": -s / 10, "wasserstein": 1 / (s + 1), "note": "x", "sigma": 0.1}
-            for s in range(0, 50, 10)]
+    rows = [
+        {"step": s, "loss_critic": -s / 10, "wasserstein": 1 / (s + 1), "note": "x", "sigma": 0.1}
+        for s in range(0, 50, 10)
+    ]
     log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     path = plot_training_curves(log, tmp_path / "curves.png")
     image = Image.open(path)
@@ -126,7 +133,9 @@ def test_damaged_training_log_is_a_clear_error(tmp_path):
 def tiny():
     from videogan.config import config_from_dict
 
-    return config_from_dict({
-        "data": {"frame_size": 16, "frames": 8},
-        "model": {"generator": {"motion_dim": 8, "content_dim": 8, "width": 8, "max_width": 16}},
-    })
+    return config_from_dict(
+        {
+            "data": {"frame_size": 16, "frames": 8},
+            "model": {"generator": {"motion_dim": 8, "content_dim": 8, "width": 8, "max_width": 16}},
+        }
+    )

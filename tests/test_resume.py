@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from support import every_tensor, tiny_config
+
 from videogan.data.batches import ClipBatches
 from videogan.sampling import load_generator
 from videogan.training import checkpoint
@@ -27,8 +27,14 @@ class KillAt(Callback):
 
 def train(tmp_path, clips, cfg, callbacks=(), **kw):
     paths = OutputPaths.under(tmp_path)
-    trainer = Trainer(cfg, ClipBatches(clips, cfg.train.batch_size, cfg.frames), paths,
-                      [JsonlLog(paths.log), *callbacks], say=quiet, **kw)
+    trainer = Trainer(
+        cfg,
+        ClipBatches(clips, cfg.train.batch_size, cfg.frames),
+        paths,
+        [JsonlLog(paths.log), *callbacks],
+        say=quiet,
+        **kw,
+    )
     return trainer, trainer.fit()
 
 
@@ -37,8 +43,10 @@ def losses(tmp_path):
     return [(r["step"], r["loss_critic"], r["loss_generator"], r["wasserstein"]) for r in rows]
 
 
-EVERY_OPTION = {"model": {"critic": {"minibatch_std": 4}, "image_critic": {"frames": 2, "widths": [8, 16]}},
-                "train": {"augment": {"translation": 0.125, "cutout": 0.25, "colour": True}}}
+EVERY_OPTION = {
+    "model": {"critic": {"minibatch_std": 4}, "image_critic": {"frames": 2, "widths": [8, 16]}},
+    "train": {"augment": {"translation": 0.125, "cutout": 0.25, "colour": True}},
+}
 
 
 @pytest.mark.parametrize("loss, options", [("wgan-gp", {}), ("alternative", {}), ("wgan-gp", EVERY_OPTION)])
@@ -82,9 +90,12 @@ def test_fewer_iterations_after_a_finished_run_are_refused_and_the_run_is_kept(t
     train(tmp_path, squares, tiny_config(train={"iterations": 10}))
     kept = {p: p.read_bytes() for p in tmp_path.rglob("*.pt")}
     assert len([p for p in kept if p.parent.name == "snapshots"]) == 3  # steps 0, 5, 10
-    with pytest.raises(CheckpointError, match=r"a finished run of this config is at step 10 .*"
-                                              r"train.iterations=5 would replace it.* set train.iterations to 10 "
-                                              r"or more .* to replace it, delete "):
+    with pytest.raises(
+        CheckpointError,
+        match=r"a finished run of this config is at step 10 .*"
+        r"train.iterations=5 would replace it.* set train.iterations to 10 "
+        r"or more .* to replace it, delete ",
+    ):
         train(tmp_path, squares, tiny_config(train={"iterations": 5}))
     assert {p: p.read_bytes() for p in tmp_path.rglob("*.pt")} == kept
 

@@ -26,8 +26,14 @@ DVC_YAML = """stages:
 
 
 def sh(repo: Path, *command: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com", "DVC_NO_ANALYTICS": "true"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "DVC_NO_ANALYTICS": "true",
+    }
     if command[0] == "dvc":
         command = (str(Path(sys.executable).parent / "dvc"), *command[1:])
     done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
@@ -65,6 +71,7 @@ def repo(tmp_path) -> Path:
 
 # ---- the pieces ----------------------------------------------------------------------------------
 
+
 def test_the_workspace_file_is_read(tmp_path):
     write_metrics(tmp_path, 7.25)
     assert retrain.workspace_metric(tmp_path) == 7.25
@@ -72,8 +79,20 @@ def test_the_workspace_file_is_read(tmp_path):
     assert retrain.workspace_metric(tmp_path) == 7.0
 
 
-@pytest.mark.parametrize("text", [None, "", "{not json", "[7.0]", '{"is": 1.5}', '{"fd_video": "7"}',
-                                  '{"fd_video": true}', '{"fd_video": NaN}', '{"fd_video": null}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "{not json",
+        "[7.0]",
+        '{"is": 1.5}',
+        '{"fd_video": "7"}',
+        '{"fd_video": true}',
+        '{"fd_video": NaN}',
+        '{"fd_video": null}',
+    ],
+)
 def test_a_missing_or_unusable_workspace_file_is_no_baseline(tmp_path, text):
     if text is not None:
         (tmp_path / "reports").mkdir()
@@ -89,6 +108,7 @@ def test_heads_value_comes_first_then_the_workspace_then_none():
 
 
 # ---- with the real `dvc metrics diff` ------------------------------------------------------------
+
 
 def test_without_a_committed_baseline_the_workspace_file_is_used(repo):
     write_metrics(repo, 7.0)  # the user's last `dvc repro`, not committed
@@ -110,6 +130,7 @@ def test_heads_committed_value_wins_over_the_workspace(repo):
 
 
 # ---- the flow ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def flow_without_prefect(monkeypatch):

@@ -2,8 +2,8 @@ import json
 
 import pytest
 import torch
-
 from support import tiny_config
+
 from videogan.config import InstanceNoiseConfig, ScheduleConfig
 from videogan.data.batches import ClipBatches
 from videogan.training.callbacks import JsonlLog
@@ -73,8 +73,14 @@ def test_the_loop_takes_the_configured_steps(tmp_path, squares):
 
 
 def test_the_loop_honours_thresholds_and_caps(tmp_path, squares):
-    never_met = {"n_critic": 2, "burst_first": 0, "critic_threshold": -1e9, "critic_max_steps": 4,
-                 "generator_threshold": -1e9, "generator_max_steps": 3}
+    never_met = {
+        "n_critic": 2,
+        "burst_first": 0,
+        "critic_threshold": -1e9,
+        "critic_max_steps": 4,
+        "generator_threshold": -1e9,
+        "generator_max_steps": 3,
+    }
     log = _steps_taken(tmp_path, squares, never_met, 3)
     assert [(r["critic_steps"], r["generator_steps"]) for r in log] == [(4, 3)] * 3
 

@@ -31,10 +31,21 @@ def test_a_dataset_file_too_small_for_the_splits_is_one_line_naming_the_key(tmp_
     payload = published_file(30)
     server = FileServer({"/mnist_test_seq.npy": payload})
     try:
-        params = deep_update(copy.deepcopy(TINY_PARAMS), {"data": {
-            "dataset": "moving_mnist", "frames": 20,
-            "moving_mnist": {"url": f"{server.url}/mnist_test_seq.npy", "md5": hashlib.md5(payload).hexdigest(),
-                             "val_sequences": 1000, "test_sequences": 2000}}})
+        params = deep_update(
+            copy.deepcopy(TINY_PARAMS),
+            {
+                "data": {
+                    "dataset": "moving_mnist",
+                    "frames": 20,
+                    "moving_mnist": {
+                        "url": f"{server.url}/mnist_test_seq.npy",
+                        "md5": hashlib.md5(payload).hexdigest(),
+                        "val_sequences": 1000,
+                        "test_sequences": 2000,
+                    },
+                }
+            },
+        )
         repo = copy_repo(tmp_path / "repo", params)
         done = sh(repo, "dvc", "repro", check=False)
     finally:
@@ -51,8 +62,14 @@ def test_a_dataset_file_too_small_for_the_splits_is_one_line_naming_the_key(tmp_
 
 
 def stage(repo, module: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"pipeline.{module}"], cwd=repo, env={**env_for(repo), **env},
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", f"pipeline.{module}"],
+        cwd=repo,
+        env={**env_for(repo), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def dead_port() -> int:
@@ -68,32 +85,40 @@ def empty_repo(tmp_path_factory):
     return copy_repo(tmp_path_factory.mktemp("empty") / "repo", params)
 
 
-@pytest.mark.parametrize("module, expected", [
-    ("preprocess", "videogan download"),
-    ("evaluator", "no clip store"),
-    ("train", "no clip store"),
-    ("evaluate", "checkpoint.pt"),
-    ("render", "checkpoint.pt"),
-])
+@pytest.mark.parametrize(
+    "module, expected",
+    [
+        ("preprocess", "videogan download"),
+        ("evaluator", "no clip store"),
+        ("train", "no clip store"),
+        ("evaluate", "checkpoint.pt"),
+        ("render", "checkpoint.pt"),
+    ],
+)
 def test_each_stage_turns_a_user_error_into_one_line(empty_repo, team_stack, module, expected):
     """On the team's Prefect server, whose record of the flow run must carry the same message."""
     prefect = team_stack.state["prefect"]["url"]
-    done = stage(empty_repo, module, PREFECT_API_URL=prefect,
-                 PREFECT_API_AUTH_STRING=team_stack.env["PREFECT_API_AUTH_STRING"])
+    done = stage(
+        empty_repo, module, PREFECT_API_URL=prefect, PREFECT_API_AUTH_STRING=team_stack.env["PREFECT_API_AUTH_STRING"]
+    )
     assert done.returncode == 1
     assert "Traceback" not in said(done), said(done)
     errors = [line for line in said(done).splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and expected in errors[0], said(done)
     [flow] = prefect_api(f"{prefect}/flows/filter", {"flows": {"name": {"any_": [module]}}})
-    [run] = prefect_api(f"{prefect}/flow_runs/filter", {"flows": {"id": {"any_": [flow["id"]]}}, "sort": "START_TIME_DESC",
-                                                "limit": 1})
+    [run] = prefect_api(
+        f"{prefect}/flow_runs/filter", {"flows": {"id": {"any_": [flow["id"]]}}, "sort": "START_TIME_DESC", "limit": 1}
+    )
     assert run["state_type"] == "FAILED" and run["state"]["message"] == errors[0].removeprefix("error: ")
 
 
-@pytest.mark.parametrize("variable, value, named", [
-    ("MLFLOW_TRACKING_URI", "http://127.0.0.1:{port}", "MLFLOW_TRACKING_URI"),
-    ("PREFECT_API_URL", "http://127.0.0.1:{port}/api", "PREFECT_API_URL"),
-])
+@pytest.mark.parametrize(
+    "variable, value, named",
+    [
+        ("MLFLOW_TRACKING_URI", "http://127.0.0.1:{port}", "MLFLOW_TRACKING_URI"),
+        ("PREFECT_API_URL", "http://127.0.0.1:{port}/api", "PREFECT_API_URL"),
+    ],
+)
 def test_a_server_that_does_not_answer_is_one_line_before_any_work(pipeline_repo, variable, value, named):
     before = (pipeline_repo / "models/checkpoint.pt").stat().st_mtime_ns
     done = stage(pipeline_repo, "train", **{variable: value.format(port=dead_port())})
@@ -109,8 +134,15 @@ def test_a_wrong_md5_downloads_once_and_is_one_line(tmp_path):
     payload = published_file(30)
     server = FileServer({"/mnist_test_seq.npy": payload})
     try:
-        params = deep_update(copy.deepcopy(TINY_PARAMS), {"data": {
-            "dataset": "moving_mnist", "moving_mnist": {"url": f"{server.url}/mnist_test_seq.npy", "md5": "0" * 32}}})
+        params = deep_update(
+            copy.deepcopy(TINY_PARAMS),
+            {
+                "data": {
+                    "dataset": "moving_mnist",
+                    "moving_mnist": {"url": f"{server.url}/mnist_test_seq.npy", "md5": "0" * 32},
+                }
+            },
+        )
         repo = copy_repo(tmp_path / "repo", params)
         done = stage(repo, "download")
     finally:

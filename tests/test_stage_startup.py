@@ -42,8 +42,9 @@ def busy_machine():
 
 def download_stage(repo, **env: str) -> subprocess.CompletedProcess:
     env = {**env_for(repo), "PYTHONPATH": str(repo.parent / "slow"), "VIDEOGAN_LOCAL_API_IDLE_S": "3", **env}
-    return subprocess.run([sys.executable, "-m", "pipeline.download"], cwd=repo, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.download"], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def alive(pid: int) -> bool:
@@ -59,8 +60,9 @@ def test_the_stages_share_one_local_api_that_ends_when_none_uses_it(repo):
         done = download_stage(repo)
         assert done.returncode == 0, done.stdout + done.stderr
     api = json.loads((repo / ".videogan/prefect-api.json").read_text())
-    request = urllib.request.Request(f"{api['url']}/flow_runs/filter", data=b"{}",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{api['url']}/flow_runs/filter", data=b"{}", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         runs = json.loads(response.read())
     assert [run["state_type"] for run in runs] == ["COMPLETED", "COMPLETED"]  # both stages, on that one API
@@ -80,8 +82,18 @@ def test_a_stage_longer_than_the_idle_time_keeps_its_local_api(repo):
     payload = b"\x93NUMPY" + bytes(100)
     server = FileServer({"/mnist_test_seq.npy": payload}, delay=9.0)
     try:
-        set_params(repo, {"data": {"dataset": "moving_mnist", "moving_mnist": {
-            "url": f"{server.url}/mnist_test_seq.npy", "md5": hashlib.md5(payload).hexdigest()}}})
+        set_params(
+            repo,
+            {
+                "data": {
+                    "dataset": "moving_mnist",
+                    "moving_mnist": {
+                        "url": f"{server.url}/mnist_test_seq.npy",
+                        "md5": hashlib.md5(payload).hexdigest(),
+                    },
+                }
+            },
+        )
         done = download_stage(repo)
     finally:
         server.close()

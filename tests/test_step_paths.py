@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support import tiny_config
 
 import videogan
-from support import tiny_config
 from videogan.data.batches import ClipBatches, to_device_videos, to_video_batch
 from videogan.training.callbacks import JsonlLog
 from videogan.training.loop import OutputPaths, Trainer
@@ -24,8 +24,9 @@ HOST_READS = ("item", "__float__", "__bool__", "__int__", "tolist", "cpu", "nump
 
 def fit(tmp_path, clips, cfg) -> Trainer:
     paths = OutputPaths.under(tmp_path)
-    trainer = Trainer(cfg, ClipBatches(clips, cfg.train.batch_size, cfg.frames), paths, [JsonlLog(paths.log)],
-                      say=lambda *_: None)
+    trainer = Trainer(
+        cfg, ClipBatches(clips, cfg.train.batch_size, cfg.frames), paths, [JsonlLog(paths.log)], say=lambda *_: None
+    )
     trainer.fit()
     return trainer
 
@@ -46,6 +47,7 @@ def host_reads(monkeypatch):
             if caller.startswith(PACKAGE):
                 counts.append(f"{name} from {caller}:{sys._getframe(1).f_lineno}")
             return original(self, *args, **kwargs)
+
         return wrapper
 
     for name in HOST_READS:
@@ -55,9 +57,16 @@ def host_reads(monkeypatch):
 
 def quiet_config(iterations: int, **schedule):
     far = 10**6
-    return tiny_config(train={"iterations": iterations, "log_every": far, "resume_every": far,
-                              "snapshot_every": far, "video_every": far,
-                              "schedule": {"burst_first": 0, **schedule}})
+    return tiny_config(
+        train={
+            "iterations": iterations,
+            "log_every": far,
+            "resume_every": far,
+            "snapshot_every": far,
+            "video_every": far,
+            "schedule": {"burst_first": 0, **schedule},
+        }
+    )
 
 
 def test_an_ordinary_iteration_reads_nothing_on_the_host(tmp_path, squares, host_reads):

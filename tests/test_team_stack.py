@@ -50,6 +50,7 @@ def run_named(stack, name: str):
 
 # ---- make services -------------------------------------------------------------------------------
 
+
 def test_services_answer_and_a_second_start_changes_nothing(team_stack):
     state, env = team_stack.state, team_stack.env
     assert f". {team_stack.folder / 'env'}" in team_stack.started
@@ -69,6 +70,7 @@ def test_services_answer_and_a_second_start_changes_nothing(team_stack):
 
 
 # ---- the doors are closed ------------------------------------------------------------------------
+
 
 def status_of(url: str, auth: str | None, method: str = "GET", headers: dict | None = None) -> int:
     request = urllib.request.Request(url, method=method, headers=dict(headers or {}))
@@ -128,21 +130,30 @@ def test_the_secrets_and_the_data_are_private_to_their_owner(team_stack):
         pytest.skip("only root can try the files as another user")
     for user in ("nobody", "embedded_postgres"):  # another user, and the database server's own
         for path in (folder / "secrets.json", folder / "env", folder / "mlartifacts"):
-            tried = subprocess.run(["ls" if path.is_dir() else "cat", str(path)], user=user, capture_output=True,
-                                   text=True)
+            tried = subprocess.run(
+                ["ls" if path.is_dir() else "cat", str(path)], user=user, capture_output=True, text=True
+            )
             assert tried.returncode != 0 and "Permission denied" in tried.stderr, (user, path, tried.stdout)
 
 
 def test_a_stage_without_the_credentials_stops_at_once_naming_the_variable(pipeline_repo, team_stack):
     env = {**env_for(pipeline_repo), **team_stack.env}
     without_mlflow = {k: v for k, v in env.items() if not k.startswith("MLFLOW_TRACKING_") or k.endswith("URI")}
-    cases = [({**env, "PREFECT_API_AUTH_STRING": "videogan:wrong"}, "PREFECT_API_AUTH_STRING was refused"),
-             ({k: v for k, v in env.items() if k != "PREFECT_API_AUTH_STRING"}, "PREFECT_API_AUTH_STRING is not set"),
-             (without_mlflow, "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD are not set"),
-             ({**env, "MLFLOW_TRACKING_PASSWORD": "wrong"}, "MLFLOW_TRACKING_PASSWORD were refused")]
+    cases = [
+        ({**env, "PREFECT_API_AUTH_STRING": "videogan:wrong"}, "PREFECT_API_AUTH_STRING was refused"),
+        ({k: v for k, v in env.items() if k != "PREFECT_API_AUTH_STRING"}, "PREFECT_API_AUTH_STRING is not set"),
+        (without_mlflow, "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD are not set"),
+        ({**env, "MLFLOW_TRACKING_PASSWORD": "wrong"}, "MLFLOW_TRACKING_PASSWORD were refused"),
+    ]
     for case_env, said in cases:
-        done = subprocess.run([sys.executable, "-m", "pipeline.evaluate"], cwd=pipeline_repo, env=case_env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline.evaluate"],
+            cwd=pipeline_repo,
+            env=case_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
         assert done.returncode == 1 and len(errors) == 1 and said in errors[0], done.stderr[-2000:]
 
@@ -152,8 +163,16 @@ def test_a_taken_port_is_named_before_anything_starts(team_stack, tmp_path):
 
     taken = team_stack.state["mlflow"]["port"]
     other = Stack(tmp_path / ".services")
-    done = other.services("start", "--mlflow-port", str(taken), "--postgres-port", str(free_port()),
-                          "--prefect-port", str(free_port()), check=False)
+    done = other.services(
+        "start",
+        "--mlflow-port",
+        str(taken),
+        "--postgres-port",
+        str(free_port()),
+        "--prefect-port",
+        str(free_port()),
+        check=False,
+    )
     assert done.returncode == 1
     assert f"error: port {taken} on 127.0.0.1 (mlflow) is taken" in done.stderr
     assert "MLFLOW_PORT=" in done.stderr
@@ -166,6 +185,7 @@ def test_a_taken_port_is_named_before_anything_starts(team_stack, tmp_path):
 
 
 # ---- parallel sweeps -----------------------------------------------------------------------------
+
 
 def experiment_metrics(shown: list, name: str) -> dict:
     """reports/metrics.json of experiment `name` in `dvc exp show --json`."""
@@ -214,24 +234,32 @@ def test_two_parallel_experiments_land_whole_and_apart(sweep, team_stack, tmp_pa
         assert sorted(m.step for m in history) == list(range(every, last + 1, every))
         steps_seen.add(tuple(m.value for m in history))
         # the evaluation DVC recorded for this experiment is the one in this run, to the last digit
-        assert metrics["eval/fd_video"] == pytest.approx(experiment_metrics(sweep["shown"], name)["fd_video"],
-                                                         rel=1e-12)
+        assert metrics["eval/fd_video"] == pytest.approx(
+            experiment_metrics(sweep["shown"], name)["fd_video"], rel=1e-12
+        )
         # artifacts come back through the server's proxy, and the checkpoint is this run's own
         folder = tmp_path / name
-        checkpoint = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="checkpoint",
-                                                         dst_path=str(folder), tracking_uri=team_stack.mlflow_url)
+        checkpoint = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="checkpoint", dst_path=str(folder), tracking_uri=team_stack.mlflow_url
+        )
         saved = torch.load(Path(checkpoint) / "checkpoint.pt", weights_only=True)
         assert saved["extra"]["mlflow_run_id"] == run.info.run_id
-        gif = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="media/samples.gif",
-                                                  dst_path=str(folder), tracking_uri=team_stack.mlflow_url)
+        gif = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id,
+            artifact_path="media/samples.gif",
+            dst_path=str(folder),
+            tracking_uri=team_stack.mlflow_url,
+        )
         assert iio.imread(gif, index=None).shape[0] > 1  # an animation
         snapshots = {a.path for a in client(team_stack).list_artifacts(run.info.run_id, "snapshots")}
         snapshot_every = int(params["train.snapshot_every"])
         assert snapshots == {f"snapshots/step_{k:07d}.pt" for k in range(0, last + 1, snapshot_every)}
         mlflow.set_tracking_uri(team_stack.mlflow_url)
-        [model] = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id],
-                                              filter_string=f"source_run_id = '{run.info.run_id}'",
-                                              output_format="list")
+        [model] = mlflow.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}'",
+            output_format="list",
+        )
         generator, _, _ = load_logged_generator(model.model_uri)
         assert generator(generator.sample_noise(2, torch.Generator().manual_seed(0))).shape[:2] == (2, 1)
     assert len(steps_seen) == 2  # two seeds, two different loss curves: nothing was mixed
@@ -240,9 +268,16 @@ def test_two_parallel_experiments_land_whole_and_apart(sweep, team_stack, tmp_pa
 # ---- the MLflow UI in a browser ------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def ui_number(value: float) -> str:
@@ -259,33 +294,43 @@ def scroll_metrics_to(page, name: str) -> None:
         if row.count():
             row.first.scroll_into_view_if_needed()  # rendered is not yet in view: the values beside it must be
             return
-        page.evaluate("() => document.querySelectorAll('.ReactVirtualized__Grid').forEach(g => { g.scrollTop += 120; })")
+        page.evaluate(
+            "() => document.querySelectorAll('.ReactVirtualized__Grid').forEach(g => { g.scrollTop += 120; })"
+        )
         page.wait_for_timeout(150)
     raise AssertionError(f"{name} is not in the compare page's metrics table")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium; "
-                                              "`make test` installs it when run as root)")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (apt-get install chromium; `make test` installs it when run as root)",
+)
 def test_the_mlflow_ui_compares_the_two_runs_in_a_browser(sweep, team_stack, tmp_path):
     from playwright.sync_api import sync_playwright
 
     runs = [run_named(team_stack, name) for name in sweep["names"]]
     ids = json.dumps([r.info.run_id for r in runs]).replace(" ", "")
-    compare = f"{team_stack.mlflow_url}/#/compare-runs?runs={ids}&experiments=[\"{experiment_id(team_stack)}\"]"
+    compare = f'{team_stack.mlflow_url}/#/compare-runs?runs={ids}&experiments=["{experiment_id(team_stack)}"]'
     shot = Path(os.environ.get("VIDEOGAN_SCREENSHOT", tmp_path / "mlflow-compare.png"))
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1300, "height": 1100}, http_credentials={
-                "username": team_stack.env["MLFLOW_TRACKING_USERNAME"],
-                "password": team_stack.env["MLFLOW_TRACKING_PASSWORD"]})  # logged in, as the UI's prompt does
+            page = browser.new_page(
+                viewport={"width": 1300, "height": 1100},
+                http_credentials={
+                    "username": team_stack.env["MLFLOW_TRACKING_USERNAME"],
+                    "password": team_stack.env["MLFLOW_TRACKING_PASSWORD"],
+                },
+            )  # logged in, as the UI's prompt does
             page.goto(compare)
             page.get_by_text("Run details").wait_for(timeout=60_000)
             for run in runs:
                 page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=30_000)
             scroll_metrics_to(page, "eval/fd_video")
             for run in runs:  # the grid renders the values' cells after the names, later on a loaded machine
-                page.get_by_text(ui_number(run.data.metrics["eval/fd_video"]), exact=True).first.wait_for(timeout=30_000)
+                page.get_by_text(ui_number(run.data.metrics["eval/fd_video"]), exact=True).first.wait_for(
+                    timeout=30_000
+                )
             text = page.inner_text("body")
             for run in runs:
                 assert ui_number(run.data.metrics["eval/fd_video"]) in text.split(), run.data.metrics
@@ -301,8 +346,10 @@ def test_the_mlflow_ui_compares_the_two_runs_in_a_browser(sweep, team_stack, tmp
             page.screenshot(path=str(shot))
 
             first = runs[0]
-            gif = (f"{team_stack.mlflow_url}/#/experiments/{experiment_id(team_stack)}/runs/{first.info.run_id}"
-                   "/artifacts/media/samples.gif")
+            gif = (
+                f"{team_stack.mlflow_url}/#/experiments/{experiment_id(team_stack)}/runs/{first.info.run_id}"
+                "/artifacts/media/samples.gif"
+            )
             page.goto(gif)
             image = page.locator("img[src^='blob:']").first
             image.wait_for(timeout=30_000)
@@ -310,13 +357,15 @@ def test_the_mlflow_ui_compares_the_two_runs_in_a_browser(sweep, team_stack, tmp
             width = image.evaluate("img => img.naturalWidth")
         finally:
             browser.close()
-    expected = iio.imread(client(team_stack).download_artifacts(first.info.run_id, "media/samples.gif",
-                                                                str(tmp_path)), index=0).shape[1]
+    expected = iio.imread(
+        client(team_stack).download_artifacts(first.info.run_id, "media/samples.gif", str(tmp_path)), index=0
+    ).shape[1]
     assert width == expected
     assert shot.stat().st_size > 10_000
 
 
 # ---- servers that go away ------------------------------------------------------------------------
+
 
 def log_lines(repo: Path) -> int:
     log = repo / "reports/train_log.jsonl"
@@ -334,12 +383,19 @@ def test_training_goes_on_when_both_servers_stop_and_tracking_catches_up(pipelin
     repo = pipeline_repo
     # long enough to stop both servers, train on without them and start them again: they are back by
     # step ~200 here (12 it/s, 14 s to start both), 400 leaves room for a machine twice as fast
-    set_params(repo, {"train": {"iterations": 400, "log_every": 1, "snapshot_every": 100, "resume_every": 50,
-                                "seed": 5}})
+    set_params(
+        repo, {"train": {"iterations": 400, "log_every": 1, "snapshot_every": 100, "resume_every": 50, "seed": 5}}
+    )
     output = tmp_path / "repro.log"
     with open(output, "w") as out:
-        proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env={**env_for(repo), **team_stack.env}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            ["dvc", "repro"],
+            cwd=repo,
+            env={**env_for(repo), **team_stack.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for(lambda: "starting fresh" in output.read_text() and log_lines(repo) >= 20, 300, "training")
         state = team_stack.state
@@ -379,10 +435,19 @@ def test_training_goes_on_when_both_servers_stop_and_tracking_catches_up(pipelin
     flows = {f["id"]: f["name"] for f in prefect_api(f"{prefect}/flows/filter", {})}
     recent = prefect_api(f"{prefect}/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 3})
     assert {flows[r["flow_id"]]: r["state_type"] for r in recent} == {
-        "train": "COMPLETED", "evaluate": "COMPLETED", "render": "COMPLETED"}
+        "train": "COMPLETED",
+        "evaluate": "COMPLETED",
+        "render": "COMPLETED",
+    }
 
-    relog = subprocess.run([sys.executable, "-m", "pipeline.relog"], cwd=repo,
-                           env={**env_for(repo), **team_stack.env}, capture_output=True, text=True, timeout=300)
+    relog = subprocess.run(
+        [sys.executable, "-m", "pipeline.relog"],
+        cwd=repo,
+        env={**env_for(repo), **team_stack.env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert relog.returncode == 0, relog.stderr
     assert "sent 0 metric values, 0 snapshots file(s), 0 checkpoint file(s)" in relog.stdout  # nothing missing
 
@@ -396,19 +461,29 @@ def test_relog_sends_what_a_run_lacks_and_only_that(pipeline_repo, team_stack, t
     from mlflow.entities import Metric
 
     held = len(log) // 2
-    c.log_batch(partial.info.run_id, metrics=[Metric("train/loss_critic", row["loss_critic"], 0, row["step"])
-                                              for row in log[:held]])
+    c.log_batch(
+        partial.info.run_id,
+        metrics=[Metric("train/loss_critic", row["loss_critic"], 0, row["step"]) for row in log[:held]],
+    )
     c.log_artifact(partial.info.run_id, str(repo / "models/snapshots/step_0000000.pt"), "snapshots")
     moved = dict(original, extra={**original["extra"], "mlflow_run_id": partial.info.run_id})
     torch.save(moved, repo / "models/checkpoint.pt")
     try:
-        done = subprocess.run([sys.executable, "-m", "pipeline.relog"], cwd=repo,
-                              env={**env_for(repo), **team_stack.env}, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline.relog"],
+            cwd=repo,
+            env={**env_for(repo), **team_stack.env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         torch.save(original, repo / "models/checkpoint.pt")
     assert done.returncode == 0, done.stderr
-    logged = {name: [row["step"] for row in log if row.get(name) is not None]  # some are not logged every step
-              for name in {k for row in log for k in row} - {"step"}}
+    logged = {
+        name: [row["step"] for row in log if row.get(name) is not None]  # some are not logged every step
+        for name in {k for row in log for k in row} - {"step"}
+    }
     sent_values = int(re.search(r"sent (\d+) metric values", done.stdout).group(1))
     assert sent_values == sum(map(len, logged.values())) - held  # all but what the run held
     for name, steps in logged.items():
@@ -416,7 +491,8 @@ def test_relog_sends_what_a_run_lacks_and_only_that(pipeline_repo, team_stack, t
         assert sorted(m.step for m in history) == steps, name  # every step once
     local = sorted(p.name for p in (repo / "models/snapshots").glob("*.pt"))
     assert sorted(a.path for a in c.list_artifacts(partial.info.run_id, "snapshots")) == [
-        f"snapshots/{n}" for n in local]
+        f"snapshots/{n}" for n in local
+    ]
 
 
 # ---- two Prefect workers and the deployment's concurrency limit ----------------------------------
@@ -426,8 +502,9 @@ DEPLOYMENT = "retrain/videogan-retrain"
 
 
 def prefect(repo: Path, env: dict, *args: str) -> str:
-    done = subprocess.run([str(VENV_BIN / "prefect"), *args], cwd=repo, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [str(VENV_BIN / "prefect"), *args], cwd=repo, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 
@@ -440,20 +517,48 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
     prefect(repo, env, "--no-prompt", "deploy", "--prefect-file", "prefect.yaml", "-n", "videogan-retrain")
     deployment = prefect_api(f"{url}/deployments/name/{DEPLOYMENT}")
     assert deployment["global_concurrency_limit"]["limit"] == 1 and deployment["schedules"][0]["active"]
-    assert Path(deployment["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"]
-                ).resolve() == repo.resolve()
+    assert (
+        Path(deployment["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"]).resolve()
+        == repo.resolve()
+    )
 
     run_ids = []
     for seed in (31, 32):  # a wide margin: a 6-iteration model's fd_video is noise
-        out = prefect(repo, env, "deployment", "run", DEPLOYMENT, "-p", f'overrides=["train.seed={seed}"]',
-                      "-p", "max_fd_video_worsening=1000")
+        out = prefect(
+            repo,
+            env,
+            "deployment",
+            "run",
+            DEPLOYMENT,
+            "-p",
+            f'overrides=["train.seed={seed}"]',
+            "-p",
+            "max_fd_video_worsening=1000",
+        )
         run_ids.append(re.search(r"UUID: ([0-9a-f-]{36})", out).group(1))
     workers = []
     for i in range(2):
         log = open(tmp_path / f"worker{i}.log", "w")
-        workers.append(subprocess.Popen([str(VENV_BIN / "prefect"), "worker", "start", "--pool", POOL,
-                                         "--name", f"worker-{i}", "--install-policy", "never"], cwd=tmp_path,
-                                        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        workers.append(
+            subprocess.Popen(
+                [
+                    str(VENV_BIN / "prefect"),
+                    "worker",
+                    "start",
+                    "--pool",
+                    POOL,
+                    "--name",
+                    f"worker-{i}",
+                    "--install-policy",
+                    "never",
+                ],
+                cwd=tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     states_seen, most_running = set(), 0
     try:
         deadline = time.time() + 600
@@ -486,6 +591,7 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
 
 # ---- rotate, then stop ---------------------------------------------------------------------------
 
+
 def test_rotate_makes_new_secrets_and_the_old_ones_stop_working(team_stack, sweep):
     old_env, old = team_stack.env, json.loads((team_stack.folder / "secrets.json").read_text())
     said = team_stack.services("rotate").stdout
@@ -505,7 +611,9 @@ def test_rotate_makes_new_secrets_and_the_old_ones_stop_working(team_stack, swee
     for name in sweep["names"]:  # nothing was lost
         assert "eval/fd_video" in run_named(team_stack, name).data.metrics
 
+
 # ---- make services-stop --------------------------------------------------------------------------
+
 
 def test_stop_ends_every_service_by_pid_and_a_new_start_has_the_same_runs(team_stack, sweep):
     from pipeline.services import alive
@@ -518,8 +626,7 @@ def test_stop_ends_every_service_by_pid_and_a_new_start_has_the_same_runs(team_s
 
     assert all(team_stack.state[name]["pid"] is None for name in before)
     team_stack.services("start")  # on the ports of the last start
-    assert {name: s["port"] for name, s in team_stack.state.items()} == {
-        name: s["port"] for name, s in before.items()}
+    assert {name: s["port"] for name, s in team_stack.state.items()} == {name: s["port"] for name, s in before.items()}
     for name in sweep["names"]:
         run = run_named(team_stack, name)  # the runs, from PostgreSQL, and their artifacts
         assert "eval/fd_video" in run.data.metrics

@@ -62,9 +62,19 @@ def test_a_training_that_stops_early_ends_its_mlflow_run_killed_or_failed(tmp_pa
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     config = config_from_dict({}, "defaults")
     tracking = MlflowCallback(config, "digest")
-    tracking.on_train_start({"config": config, "start_step": 0, "iterations": 10, "resumed": False,
-                             "training_hash": "0123456789abcdef", "extra": {}})
-    stopped = {"interrupted": TrainingInterrupted(signal.SIGTERM, 3, tmp_path / "resume.pt"),
-               "diverged": TrainingDiverged("the critic loss became nan")}[error]
+    tracking.on_train_start(
+        {
+            "config": config,
+            "start_step": 0,
+            "iterations": 10,
+            "resumed": False,
+            "training_hash": "0123456789abcdef",
+            "extra": {},
+        }
+    )
+    stopped = {
+        "interrupted": TrainingInterrupted(signal.SIGTERM, 3, tmp_path / "resume.pt"),
+        "diverged": TrainingDiverged("the critic loss became nan"),
+    }[error]
     tracking.on_train_stop(stopped)
     assert tracking.client.get_run(tracking.run_id).info.status == status

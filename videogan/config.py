@@ -31,8 +31,10 @@ class GeneratorConfig(Strict):
     width: int = Field(64, ge=1)  # channels of the last decoder block; doubles per block towards 4x4
     max_width: int = Field(512, ge=1)  # cap on decoder channels
     forget_bias: float = 1.0  # initial bias of the LSTM's forget gate
-    upsample: Literal["transposed", "nearest"] = "transposed"  # decoder doubling: transposed conv (DCGAN) or nearest + 3x3 conv
-    first_frame: Literal["noise", "lstm"] = "noise"  # frame 0 decoded from the motion noise itself (the original's) or from one LSTM step on it, like every later frame
+    # decoder doubling: transposed conv (DCGAN) or nearest + 3x3 conv
+    upsample: Literal["transposed", "nearest"] = "transposed"
+    # frame 0 decoded from the motion noise itself (the original's) or from one LSTM step on it, like every later frame
+    first_frame: Literal["noise", "lstm"] = "noise"
 
 
 class CriticConfig(Strict):
@@ -94,9 +96,11 @@ class ScheduleConfig(Strict):
     burst_steps: int = Field(100, ge=1)  # critic steps in a burst iteration
     burst_first: int = Field(25, ge=0)  # the first N generator iterations are bursts
     burst_every: int = Field(500, ge=0)  # and every N-th after that (0 = never)
-    critic_threshold: float | None = None  # keep training the critic while its loss is above this (a device sync per step)
+    # keep training the critic while its loss is above this (a device sync per step)
+    critic_threshold: float | None = None
     critic_max_steps: int = Field(100, ge=1)  # cap on critic steps when a threshold is set
-    generator_threshold: float | None = None  # keep training the generator while its loss is above this (a device sync per step)
+    # keep training the generator while its loss is above this (a device sync per step)
+    generator_threshold: float | None = None
     generator_max_steps: int = Field(10, ge=1)  # cap on generator steps when a threshold is set
 
 
@@ -127,12 +131,17 @@ class TrainConfig(Strict):
     amp: Literal["none", "bf16"] = "none"  # bf16 autocast, CUDA only
     tf32: bool = True  # allow TF32 matmuls on CUDA
     compile: bool = False  # torch.compile the generator (both uses) and the critic outside the penalty
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"  # reduce-overhead: CUDA graphs on CUDA
+    # reduce-overhead: CUDA graphs on CUDA
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"
     # channels_last(_3d) layouts for the critic, the decoder and their inputs; auto = on CPU only
     # (1.2x the demo's it/s there; not yet measured on a GPU)
     channels_last: Literal["auto"] | bool = "auto"
-    gp_every: int = Field(1, ge=1)  # penalty on every k-th critic step with weight x k (lazy regularisation); 1 = every step
-    ema_decay: float | None = Field(0.999, ge=0, lt=1)  # sample from an exponential moving average of the generator's weights; null = the trained weights
+    gp_every: int = Field(
+        1, ge=1
+    )  # penalty on every k-th critic step with weight x k (lazy regularisation); 1 = every step
+    ema_decay: float | None = Field(
+        0.999, ge=0, lt=1
+    )  # sample from an exponential moving average of the generator's weights; null = the trained weights
     optim: OptimizersConfig = OptimizersConfig()
     clip: ClippingConfig = ClippingConfig()
     schedule: ScheduleConfig = ScheduleConfig()
@@ -195,8 +204,7 @@ def _allowed_keys(parent: tuple) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
-def config_from_dict(raw: dict[str, Any] | None, source: str = "params",
-                     overrides: list[str] | None = None) -> Config:
+def config_from_dict(raw: dict[str, Any] | None, source: str = "params", overrides: list[str] | None = None) -> Config:
     """The validated config; each error names where its value came from: `source`, or the `--set`
     override that gave it."""
     try:
@@ -266,8 +274,15 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # Settings that change neither the trained weights nor the batches seen.
 _NOT_TRAINING_STATE = {
-    "train.iterations", "train.snapshot_every", "train.resume_every", "train.log_every",
-    "train.video_every", "train.num_workers", "train.device", "train.compile", "train.compile_mode",
+    "train.iterations",
+    "train.snapshot_every",
+    "train.resume_every",
+    "train.log_every",
+    "train.video_every",
+    "train.num_workers",
+    "train.device",
+    "train.compile",
+    "train.compile_mode",
     "train.channels_last",
 }
 
@@ -286,8 +301,14 @@ def training_hash(config: Config, data_digest: str = "") -> str:
 def architecture(config: Config) -> dict[str, Any]:
     """The keys a checkpoint's weights depend on, for refusing a mismatched resume."""
     flat = flatten(to_dict(config))
-    keep = ("model.generator.", "model.critic.", "model.image_critic.frames", "model.image_critic.widths",
-            "data.frame_size", "data.channels")
+    keep = (
+        "model.generator.",
+        "model.critic.",
+        "model.image_critic.frames",
+        "model.image_critic.widths",
+        "data.frame_size",
+        "data.channels",
+    )
     arch = {k: v for k, v in flat.items() if k.startswith(keep) and k != "model.critic.dropout"}
     arch["frames"] = config.frames
     return arch

@@ -19,13 +19,14 @@ def resolve_device(preference: str, key: str) -> torch.device:
     """`preference` (auto, cpu, cuda) as a device; cuda:<local rank> when CUDA is there and wanted.
     `key` names the setting in the error a machine without CUDA gets."""
     if preference == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{key} is 'cuda' but no CUDA device is visible on this machine; "
-                          f"set {key}=auto (or cpu)")
+        raise ConfigError(f"{key} is 'cuda' but no CUDA device is visible on this machine; set {key}=auto (or cpu)")
     if preference in ("auto", "cuda") and torch.cuda.is_available():
         index = local_rank()
         if index >= torch.cuda.device_count():
-            raise ConfigError(f"local rank {index} has no GPU: this machine has {torch.cuda.device_count()}; "
-                              "start at most that many processes per node (torchrun --nproc_per_node)")
+            raise ConfigError(
+                f"local rank {index} has no GPU: this machine has {torch.cuda.device_count()}; "
+                "start at most that many processes per node (torchrun --nproc_per_node)"
+            )
         torch.cuda.set_device(index)
         return torch.device("cuda", index)
     return torch.device("cpu")

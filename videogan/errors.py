@@ -72,8 +72,10 @@ class TrainingInterrupted(UserError, RuntimeError):
 
     def __init__(self, signum: int, step: int, resume_path: Path):
         self.signum, self.step, self.resume_path = signum, step, resume_path
-        super().__init__(f"training stopped by {signal.Signals(signum).name} at step {step}; its resume state is "
-                         f"{resume_path}: run the same command again to resume from there")
+        super().__init__(
+            f"training stopped by {signal.Signals(signum).name} at step {step}; its resume state is "
+            f"{resume_path}: run the same command again to resume from there"
+        )
 
     @property
     def exit_code(self) -> int:

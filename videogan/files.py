@@ -59,8 +59,10 @@ def remove_stale_temps(path: Path) -> None:
 def no_space_message(target: Path, needed: int, kept: str) -> str:
     """`target`: the file (or folder) that did not fit; `kept`: what is left as it was."""
     free = shutil.disk_usage(target if target.is_dir() else target.parent).free
-    return (f"no space left to write {target}: it needs {_mib(needed)} and its disk has {_mib(free)} free; "
-            f"free space there and rerun ({kept})")
+    return (
+        f"no space left to write {target}: it needs {_mib(needed)} and its disk has {_mib(free)} free; "
+        f"free space there and rerun ({kept})"
+    )
 
 
 def _mib(size: int) -> str:

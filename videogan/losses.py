@@ -13,8 +13,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-                     fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor
+) -> torch.Tensor:
     """mean over the batch of (|grad_x D(x)| - 1)^2 at x = eps * real + (1 - eps) * fake.
 
     `eps` (B,) comes from the caller so that a step is a pure function of its draws.
@@ -27,8 +29,9 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-def critic_loss(kind: str, real_scores: torch.Tensor, fake_scores: torch.Tensor,
-                real_labels: torch.Tensor | None = None) -> torch.Tensor:
+def critic_loss(
+    kind: str, real_scores: torch.Tensor, fake_scores: torch.Tensor, real_labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """The critic's loss without the penalty. `real_labels` (B,) are the smoothed targets of `alternative`."""
     if kind == "wgan-gp":
         return fake_scores.mean() - real_scores.mean()

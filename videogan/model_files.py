@@ -49,8 +49,9 @@ def save_generator_files(generator: Generator, config: Config, step: int, folder
     return digest(folder)
 
 
-def load_generator_files(folder: str | Path, expected_digest: str | None = None,
-                         device: str | torch.device = "cpu") -> tuple[Generator, Config, int]:
+def load_generator_files(
+    folder: str | Path, expected_digest: str | None = None, device: str | torch.device = "cpu"
+) -> tuple[Generator, Config, int]:
     """(generator in eval mode, its config, its step) from the two files; refuses files whose digest is not
     `expected_digest` (when given), and anything that is not what `save_generator_files` writes."""
     from safetensors import SafetensorError
@@ -59,11 +60,15 @@ def load_generator_files(folder: str | Path, expected_digest: str | None = None,
     folder = Path(folder)
     missing = [name for name in (WEIGHTS, CONFIG) if not (folder / name).is_file()]
     if missing:
-        raise CheckpointError(f"{folder} lacks {', '.join(missing)}: not a generator saved by videogan "
-                              "(videogan.model_files.save_generator_files)")
+        raise CheckpointError(
+            f"{folder} lacks {', '.join(missing)}: not a generator saved by videogan "
+            "(videogan.model_files.save_generator_files)"
+        )
     if expected_digest is not None and (found := digest(folder)) != expected_digest:
-        raise CheckpointError(f"the generator files in {folder} are not the ones that were logged: their sha256 is "
-                              f"{found[:16]}..., the record says {expected_digest[:16]}...; refusing to load them")
+        raise CheckpointError(
+            f"the generator files in {folder} are not the ones that were logged: their sha256 is "
+            f"{found[:16]}..., the record says {expected_digest[:16]}...; refusing to load them"
+        )
     try:
         settings = json.loads((folder / CONFIG).read_text())
         if settings.get("format") != FORMAT:
@@ -77,8 +82,9 @@ def load_generator_files(folder: str | Path, expected_digest: str | None = None,
     try:
         generator.load_state_dict(tensors)
     except RuntimeError as exc:
-        raise CheckpointError(f"the weights in {folder / WEIGHTS} do not fit the network of its config: "
-                              f"{str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"the weights in {folder / WEIGHTS} do not fit the network of its config: {str(exc).splitlines()[0]}"
+        ) from None
     return generator.to(device).eval(), config, step
 
 
@@ -88,8 +94,10 @@ def load_logged_generator(model_uri: str, device: str | torch.device = "cpu") ->
     from mlflow import MlflowClient
 
     if not model_uri.startswith("models:/"):
-        raise CheckpointError(f"{model_uri}: give the logged model's URI, models:/<model id> (the run's page in "
-                              "the MLflow UI lists it under Logged models)")
+        raise CheckpointError(
+            f"{model_uri}: give the logged model's URI, models:/<model id> (the run's page in "
+            "the MLflow UI lists it under Logged models)"
+        )
     model = MlflowClient().get_logged_model(model_uri.removeprefix("models:/").strip("/"))
     expected = model.tags.get(DIGEST_TAG)
     if expected is None:

@@ -120,8 +120,14 @@ def plot_training_curves(log: str | Path, path: str | Path) -> Path:
     from matplotlib.figure import Figure
 
     rows = [r for r in read_log(log) if isinstance(r.get("step"), (int, float))]
-    keys = sorted({k for r in rows for k, v in r.items()
-                   if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    keys = sorted(
+        {
+            k
+            for r in rows
+            for k, v in r.items()
+            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+    )
     if not keys:
         raise RenderError(f"{log} has no numeric series to plot")
     ncol = min(3, len(keys))
@@ -140,8 +146,9 @@ def plot_training_curves(log: str | Path, path: str | Path) -> Path:
 
 
 # ------------------------------------------------------------------ videogan render
-def render_reports(config, store_dir: str | Path, checkpoint: str | Path, snapshots: str | Path,
-                   log: str | Path, out_dir: str | Path) -> list[Path]:
+def render_reports(
+    config, store_dir: str | Path, checkpoint: str | Path, snapshots: str | Path, log: str | Path, out_dir: str | Path
+) -> list[Path]:
     """Write samples.gif, real_vs_generated.gif, interpolation.gif, snapshots.gif and training_curves.png.
 
     The last two are skipped (with a note on stderr) when there are no snapshots or no training log.
@@ -171,10 +178,14 @@ def _render_samples(config, generator, store_dir: str | Path, out: Path) -> list
     walk = interpolation_noise(generator, r.interpolation_rows, r.interpolation_steps, seed + 1)
     return [
         save_gif(video_grid(videos[: r.videos]), out / "samples.gif", r.fps),
-        save_gif(side_by_side(video_grid(real), video_grid(videos[: r.side_by_side])),
-                 out / "real_vs_generated.gif", r.fps),
-        save_gif(video_grid(render_noise(generator, walk, batch), ncol=r.interpolation_steps),
-                 out / "interpolation.gif", r.fps),
+        save_gif(
+            side_by_side(video_grid(real), video_grid(videos[: r.side_by_side])), out / "real_vs_generated.gif", r.fps
+        ),
+        save_gif(
+            video_grid(render_noise(generator, walk, batch), ncol=r.interpolation_steps),
+            out / "interpolation.gif",
+            r.fps,
+        ),
     ]
 
 

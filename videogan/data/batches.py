@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from videogan.data.store import REBUILD, StoreError, open_split, read_meta
 
-
 # uint8 value -> float in [-1, 1]. A table lookup is one single-threaded pass: torch's own elementwise
 # ops are several passes, and slow on small batches when their threads compete for busy cores.
 _TO_FLOAT = torch.arange(256, dtype=torch.float32).div_(127.5).sub_(1.0).numpy()
@@ -109,8 +108,15 @@ class ClipBatches(Dataset):
     def _stream(self, dataset: Dataset, start: int, pin: bool) -> Iterator[torch.Tensor]:
         if self.num_workers == 0:
             return map(dataset.__getitem__, itertools.count(start))
-        loader = DataLoader(dataset, batch_size=None, sampler=itertools.count(start), num_workers=self.num_workers,
-                            worker_init_fn=_one_thread, prefetch_factor=4, pin_memory=pin)
+        loader = DataLoader(
+            dataset,
+            batch_size=None,
+            sampler=itertools.count(start),
+            num_workers=self.num_workers,
+            worker_init_fn=_one_thread,
+            prefetch_factor=4,
+            pin_memory=pin,
+        )
         return iter(loader)
 
     def __getstate__(self) -> dict:
@@ -154,17 +160,22 @@ def _one_thread(_worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
-def open_training_batches(config, store_dir: str | Path, batch_size: int, seed: int,
-                          num_workers: int = 0) -> ClipBatches:
+def open_training_batches(
+    config, store_dir: str | Path, batch_size: int, seed: int, num_workers: int = 0
+) -> ClipBatches:
     """Training batches over the store's train split, after checking the store fits the config."""
     from videogan.config import ConfigError
 
     frames, (_, stored_t, h, w, c) = config.frames, read_meta(store_dir)["shapes"]["train"]
     size, channels = config.data.frame_size, config.data.channels
     if (h, w, c) != (size, size, channels):
-        raise StoreError(f"the clip store at {store_dir} holds {h}x{w} frames with {c} channel(s), but the config "
-                         f"asks for data.frame_size={size}, data.channels={channels}: {REBUILD}")
+        raise StoreError(
+            f"the clip store at {store_dir} holds {h}x{w} frames with {c} channel(s), but the config "
+            f"asks for data.frame_size={size}, data.channels={channels}: {REBUILD}"
+        )
     if frames > stored_t:
-        raise ConfigError(f"the model generates {frames} frames (model.frames, else data.frames) but the clip "
-                          f"store at {store_dir} holds {stored_t}: set model.frames <= {stored_t}, or {REBUILD}")
+        raise ConfigError(
+            f"the model generates {frames} frames (model.frames, else data.frames) but the clip "
+            f"store at {store_dir} holds {stored_t}: set model.frames <= {stored_t}, or {REBUILD}"
+        )
     return ClipBatches(open_split(store_dir, "train"), batch_size, frames, seed, num_workers)

@@ -40,8 +40,12 @@ def download(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW = 
     typer.echo(f"{config.data.dataset}: " + (f"ready at {got}" if got else "nothing to download"))
 
 
-def preprocess(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW = Path("data/raw"),
-               out: OUT = Path("data/processed")) -> None:
+def preprocess(
+    params: PARAMS = Path("params.yaml"),
+    set_: SET = None,
+    raw: RAW = Path("data/raw"),
+    out: OUT = Path("data/processed"),
+) -> None:
     """Build the clip store ({train,val,test}.npy, labels, meta.json) from data.dataset."""
     from videogan.data.preprocess import prepare
     from videogan.errors import UserError
@@ -53,5 +57,7 @@ def preprocess(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW 
     except UserError as exc:
         fail(str(exc))
     sizes = json.dumps(meta["sizes"])
-    typer.echo(f"{meta['source']}: clip store at {out}, clips {sizes}, shape {meta['shapes']['train'][1:]}, "
-               f"digest {meta['digest']} ({time.perf_counter() - started:.1f} s)")
+    typer.echo(
+        f"{meta['source']}: clip store at {out}, clips {sizes}, shape {meta['shapes']['train'][1:]}, "
+        f"digest {meta['digest']} ({time.perf_counter() - started:.1f} s)"
+    )

@@ -11,9 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from videogan.strict import Strict
 
-Dataset = Literal[
-    "moving_mnist_generated", "moving_mnist", "pacman_emulator", "pacman_folder", "bouncing_squares"
-]
+Dataset = Literal["moving_mnist_generated", "moving_mnist", "pacman_emulator", "pacman_folder", "bouncing_squares"]
 # Rows top:bottom and columns left:right kept of the 210x160 Atari screen; the default is the maze.
 Crop = tuple[int, int, int, int]
 PLAYFIELD: Crop = (0, 172, 0, 160)
@@ -30,9 +28,11 @@ def download_name(url: str) -> str:
 def _check_download_name(url: str | None) -> str | None:
     name = None if url is None else download_name(url)
     if name is not None and (name in (".", "..") or name in RAW_NAMES or name.startswith(".")):
-        raise ValueError(f"the URL's file name {name!r} cannot be saved in data/raw (it is a folder, hidden, or "
-                         f"one of {', '.join(RAW_NAMES)}); use a URL whose path ends in the file's own name, "
-                         "e.g. .../Ms_Pacman.zip")
+        raise ValueError(
+            f"the URL's file name {name!r} cannot be saved in data/raw (it is a folder, hidden, or "
+            f"one of {', '.join(RAW_NAMES)}); use a URL whose path ends in the file's own name, "
+            "e.g. .../Ms_Pacman.zip"
+        )
     return url
 
 
@@ -110,10 +110,14 @@ class DataConfig(Strict):
         for name in ("pacman_emulator", "pacman_folder"):
             top, bottom, left, right = getattr(self, name).crop
             if not (0 <= top < bottom <= 210 and 0 <= left < right <= 160):
-                raise ValueError(f"{name}.crop {getattr(self, name).crop}: need 0 <= top < bottom <= 210 "
-                                 "and 0 <= left < right <= 160 (the Atari screen is 210x160)")
+                raise ValueError(
+                    f"{name}.crop {getattr(self, name).crop}: need 0 <= top < bottom <= 210 "
+                    "and 0 <= left < right <= 160 (the Atari screen is 210x160)"
+                )
             window = getattr(self, name).window
             if window is not None and window > min(bottom - top, right - left):
-                raise ValueError(f"{name}.window {window} does not fit in the {bottom - top}x{right - left} crop; "
-                                 "lower the window or widen the crop")
+                raise ValueError(
+                    f"{name}.window {window} does not fit in the {bottom - top}x{right - left} crop; "
+                    "lower the window or widen the crop"
+                )
         return self

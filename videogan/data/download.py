@@ -28,9 +28,17 @@ class _RetryableStatus(Exception):
     pass
 
 
-def fetch(url: str, dest: str | Path, md5: str | None, *, retries: int = 5, backoff: float = 1.0,
-          timeout: tuple[float, float] = (10.0, 30.0), progress: bool = True,
-          hint: str = OFFLINE_ALTERNATIVE) -> Path:
+def fetch(
+    url: str,
+    dest: str | Path,
+    md5: str | None,
+    *,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: tuple[float, float] = (10.0, 30.0),
+    progress: bool = True,
+    hint: str = OFFLINE_ALTERNATIVE,
+) -> Path:
     """Download `url` to `dest` unless a file with the right md5 is already there; returns `dest`.
 
     `timeout` is (connect, read) seconds; `hint` ends the offline message (the offline alternative).
@@ -71,9 +79,12 @@ def _stream(url: str, part: Path, timeout: tuple[float, float], progress: bool) 
         if resp.status_code != 206:  # the server ignored the Range header: start over
             have = 0
         total = int(resp.headers.get("Content-Length", 0)) + have or None
-        with open(part, "ab" if have else "wb") as f, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5], disable=not progress
-        ) as bar:
+        with (
+            open(part, "ab" if have else "wb") as f,
+            tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5], disable=not progress
+            ) as bar,
+        ):
             for chunk in resp.iter_content(CHUNK):
                 f.write(chunk)
                 bar.update(len(chunk))
@@ -86,23 +97,35 @@ def _verify_and_place(url: str, part: Path, dest: Path, md5: str | None) -> None
         got = file_md5(part)
         if got != md5.lower():
             part.unlink()
-            raise DownloadError(f"{url}: md5 of the download is {got}, expected {md5}; the file was "
-                                "removed. Check the URL and its md5 in params.yaml, then rerun")
+            raise DownloadError(
+                f"{url}: md5 of the download is {got}, expected {md5}; the file was "
+                "removed. Check the URL and its md5 in params.yaml, then rerun"
+            )
     os.replace(part, dest)
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
     """True when no connection was made (DNS failure, refused, unreachable), not a drop mid-transfer."""
     text = repr(exc)
-    return any(s in text for s in ("NewConnectionError", "NameResolutionError", "ConnectTimeout",
-                                   "Failed to establish", "Connection refused", "No route"))
+    return any(
+        s in text
+        for s in (
+            "NewConnectionError",
+            "NameResolutionError",
+            "ConnectTimeout",
+            "Failed to establish",
+            "Connection refused",
+            "No route",
+        )
+    )
 
 
 def _offline_message(url: str, dest: Path, md5: str | None, exc: Exception, hint: str) -> str:
     reason = type(getattr(exc.args[0], "reason", exc)).__name__ if exc.args else type(exc).__name__
     check = f" (md5 {md5})" if md5 else ""
-    return (f"cannot reach {url} ({reason}). Download it by hand and put it at {dest.resolve()}{check}, "
-            f"then rerun; {hint}")
+    return (
+        f"cannot reach {url} ({reason}). Download it by hand and put it at {dest.resolve()}{check}, then rerun; {hint}"
+    )
 
 
 def file_md5(path: str | Path) -> str:
@@ -131,7 +154,8 @@ def _fetch_pacman_archive(config: DataConfig, raw: Path, progress: bool) -> Path
         raise DownloadError(
             "data.pacman_folder needs either `path` (an unpacked Ms_Pacman folder) or `url` (+ `md5`) of "
             f"an archive of it. The original is at {PACMAN_DRIVE_URL} (download it in a browser); "
-            "or use data.dataset=pacman_emulator, which needs no download")
+            "or use data.dataset=pacman_emulator, which needs no download"
+        )
     hint = "or use data.dataset=pacman_emulator, which needs no network"
     archive = fetch(pf.url, raw / download_name(pf.url), pf.md5, progress=progress, hint=hint)
     target, stamp = raw / "pacman_folder", raw / "pacman_folder.source"

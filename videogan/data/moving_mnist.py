@@ -76,21 +76,31 @@ def render(images: np.ndarray, offsets: np.ndarray, canvas: int) -> np.ndarray:
     return video
 
 
-def generate_split(cfg: MovingMnistGenerated, pool: np.ndarray, n: int, frames: int,
-                   rng: np.random.Generator, transform: Transform, scale: float = 1.0,
-                   desc: str | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def generate_split(
+    cfg: MovingMnistGenerated,
+    pool: np.ndarray,
+    n: int,
+    frames: int,
+    rng: np.random.Generator,
+    transform: Transform,
+    scale: float = 1.0,
+    desc: str | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """n sequences from digit images `pool`; returns stored clips and labels (positions times `scale`)."""
     images, classes = mnist_digits()
     ids = pool[rng.integers(0, len(pool), (n, cfg.digits))]
     offsets = (trajectories(rng, n, frames, cfg.digits, cfg.step) * (cfg.canvas - DIGIT)).astype(np.int64)
-    clips = [transform(render(images[ids[c]], offsets[c], cfg.canvas)[..., None])
-             for c in tqdm(in_chunks(n, CHUNK), desc=desc, unit="chunk", leave=False, disable=desc is None)]
+    clips = [
+        transform(render(images[ids[c]], offsets[c], cfg.canvas)[..., None])
+        for c in tqdm(in_chunks(n, CHUNK), desc=desc, unit="chunk", leave=False, disable=desc is None)
+    ]
     labels = {"digits": classes[ids], "digit_ids": ids, "positions": (offsets * scale).astype(np.float32)}
     return np.concatenate(clips), labels
 
 
-def generate(cfg: MovingMnistGenerated, frames: int, seed: int, transform: Transform, frame_size: int,
-             progress: bool = True):
+def generate(
+    cfg: MovingMnistGenerated, frames: int, seed: int, transform: Transform, frame_size: int, progress: bool = True
+):
     """All three splits: ({split: clips}, {split: labels}, info for meta.json)."""
     _, classes = mnist_digits()
     pools = split_digits(classes, cfg.digit_split, seed)
@@ -100,11 +110,22 @@ def generate(cfg: MovingMnistGenerated, frames: int, seed: int, transform: Trans
     for i, split in enumerate(SPLITS):
         rng = np.random.default_rng([seed, i + 1])
         splits[split], labels[split] = generate_split(
-            cfg, pools[split], sizes[split], frames, rng, transform, scale,
-            desc=f"moving mnist {split}" if progress else None)
-    info = {"digit_size": DIGIT * scale, "canvas": cfg.canvas, "digits": cfg.digits,
-            "positions": "top-left (row, col) of each digit per frame, in stored pixels",
-            "digit_images": {s: int(len(p)) for s, p in pools.items()}}
+            cfg,
+            pools[split],
+            sizes[split],
+            frames,
+            rng,
+            transform,
+            scale,
+            desc=f"moving mnist {split}" if progress else None,
+        )
+    info = {
+        "digit_size": DIGIT * scale,
+        "canvas": cfg.canvas,
+        "digits": cfg.digits,
+        "positions": "top-left (row, col) of each digit per frame, in stored pixels",
+        "digit_images": {s: int(len(p)) for s, p in pools.items()},
+    }
     return splits, labels, info
 
 
@@ -116,12 +137,16 @@ def load_published(path: str | Path, cfg: MovingMnistFile, transform: Transform)
     n = data.shape[1]
     n_train = n - cfg.val_sequences - cfg.test_sequences
     if n_train < 1:
-        raise SourceError(f"{path} holds {n} sequences; data.moving_mnist.val_sequences + test_sequences "
-                         f"({cfg.val_sequences} + {cfg.test_sequences}) leave none to train on")
+        raise SourceError(
+            f"{path} holds {n} sequences; data.moving_mnist.val_sequences + test_sequences "
+            f"({cfg.val_sequences} + {cfg.test_sequences}) leave none to train on"
+        )
     bounds = {"train": (0, n_train), "val": (n_train, n - cfg.test_sequences), "test": (n - cfg.test_sequences, n)}
     splits = {}
     for split, (lo, hi) in bounds.items():
-        chunks = [transform(np.asarray(data[:, lo + c.start : lo + c.stop]).transpose(1, 0, 2, 3)[..., None])
-                  for c in in_chunks(hi - lo, CHUNK)]
+        chunks = [
+            transform(np.asarray(data[:, lo + c.start : lo + c.stop]).transpose(1, 0, 2, 3)[..., None])
+            for c in in_chunks(hi - lo, CHUNK)
+        ]
         splits[split] = np.concatenate(chunks)
     return splits

@@ -124,8 +124,9 @@ def generate(cfg: PacmanEmulator, frames: int, seed: int, transform: Transform, 
     splits, episodes = {}, {}
     with EpisodeRunner(cfg, frames, transform, worker_count(cfg)) as runner:
         for i, split in enumerate(SPLITS):
-            splits[split], episodes[split] = _collect(runner, cfg, [seed, i], sizes[split],
-                                                      desc=f"pacman {split}", progress=progress)
+            splits[split], episodes[split] = _collect(
+                runner, cfg, [seed, i], sizes[split], desc=f"pacman {split}", progress=progress
+            )
     return splits, {"episodes": episodes, "frame_skip": cfg.frame_skip, "crop": list(cfg.crop), "window": cfg.window}
 
 
@@ -172,8 +173,12 @@ class EpisodeRunner:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_start_worker, initargs=(self.cfg.env_id,))
+            self.pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.cfg.env_id,),
+            )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -188,19 +193,22 @@ class EpisodeRunner:
         `wanted`: a split's last episodes are not computed in vain. What runs ahead never changes what
         comes out, which is always the same episodes in the same order."""
         if self.pool is None:
-            yield from ((e, _episode(self.env, self.cfg, self.frames, self.transform, key, e))
-                        for e in itertools.count())
+            yield from (
+                (e, _episode(self.env, self.cfg, self.frames, self.transform, key, e)) for e in itertools.count()
+            )
             return
         ahead, upcoming, have = deque(), itertools.count(), 0
         per_episode = self.cfg.episode_frames // self.frames  # optimistic until episodes come back
         try:
             for episode in itertools.count():
                 while len(ahead) < self.workers and have + len(ahead) * per_episode < wanted:
-                    ahead.append(self.pool.submit(_episode_in_worker, self.cfg, self.frames, self.transform,
-                                                  key, next(upcoming)))
+                    ahead.append(
+                        self.pool.submit(_episode_in_worker, self.cfg, self.frames, self.transform, key, next(upcoming))
+                    )
                 if not ahead:
-                    ahead.append(self.pool.submit(_episode_in_worker, self.cfg, self.frames, self.transform,
-                                                  key, next(upcoming)))
+                    ahead.append(
+                        self.pool.submit(_episode_in_worker, self.cfg, self.frames, self.transform, key, next(upcoming))
+                    )
                 clips = ahead.popleft().result()
                 have += 0 if clips is None else len(clips)
                 per_episode = max(1, have // (episode + 1))
@@ -210,17 +218,20 @@ class EpisodeRunner:
                 future.cancel()
 
 
-def _collect(runner: EpisodeRunner, cfg: PacmanEmulator, key: list[int], wanted: int, desc: str,
-             progress: bool) -> tuple[np.ndarray, int]:
+def _collect(
+    runner: EpisodeRunner, cfg: PacmanEmulator, key: list[int], wanted: int, desc: str, progress: bool
+) -> tuple[np.ndarray, int]:
     kept, have, barren = [], 0, 0
     with tqdm(total=wanted, desc=desc, unit="clip", leave=False, disable=not progress) as bar:
         for episode, clips in runner.episodes(key, wanted):
             clips = clips[: wanted - have] if clips is not None else None
             barren = 0 if clips is not None and len(clips) else barren + 1
             if barren >= MAX_BARREN:
-                raise SourceError(f"{MAX_BARREN} Ms Pacman episodes in a row gave no clip that moves enough; "
-                                   f"lower data.pacman_emulator.motion_threshold ({cfg.motion_threshold}) or "
-                                   f"raise episode_frames ({cfg.episode_frames})")
+                raise SourceError(
+                    f"{MAX_BARREN} Ms Pacman episodes in a row gave no clip that moves enough; "
+                    f"lower data.pacman_emulator.motion_threshold ({cfg.motion_threshold}) or "
+                    f"raise episode_frames ({cfg.episode_frames})"
+                )
             if clips is not None and len(clips):
                 kept.append(clips)
                 have += len(clips)

@@ -1,8 +1,9 @@
 """The published Ms Pacman dataset's layout: `Ms_Pacman/{Train,Test}/<episode>/<frame>.png` (210x160 RGB).
 
 Frames are read in natural order (2.png before 10.png), cropped, cut into non-overlapping clips,
-optionally windowed around Pacman and filtered for motion like the emulator's. Test episodes make the test split; the Train episodes are
-divided into train and validation by a seeded shuffle, so no episode is in two splits.
+optionally windowed around Pacman and filtered for motion like the emulator's. Test episodes make the test
+split; the Train episodes are divided into train and validation by a seeded shuffle, so no episode is in two
+splits.
 """
 
 from __future__ import annotations
@@ -33,11 +34,15 @@ def find_root(cfg: PacmanFolder, raw_dir: str | Path) -> Path:
     for root in (base, base / "Ms_Pacman", *sorted(base.glob("*/Ms_Pacman"))):
         if (root / "Train").is_dir() and (root / "Test").is_dir():
             return root
-    how = ("set data.pacman_folder.path to the unpacked folder" if cfg.path is not None else
-           "set data.pacman_folder.path to an unpacked copy, or data.pacman_folder.url (+ md5) and run "
-           "`videogan download`")
-    raise FolderError(f"no Ms_Pacman/{{Train,Test}}/<episode>/<frame>.png under {base}: {how}. "
-                      f"The original is at {PACMAN_DRIVE_URL}")
+    how = (
+        "set data.pacman_folder.path to the unpacked folder"
+        if cfg.path is not None
+        else "set data.pacman_folder.path to an unpacked copy, or data.pacman_folder.url (+ md5) and run "
+        "`videogan download`"
+    )
+    raise FolderError(
+        f"no Ms_Pacman/{{Train,Test}}/<episode>/<frame>.png under {base}: {how}. The original is at {PACMAN_DRIVE_URL}"
+    )
 
 
 def _natural(path: Path) -> list:
@@ -67,18 +72,20 @@ def split_episodes(root: Path, val_fraction: float, seed: int) -> dict[str, list
     order = np.random.default_rng([seed, 3]).permutation(len(train))
     n_val = max(1, round(val_fraction * len(train))) if len(train) > 1 else 0
     val = {int(i) for i in order[:n_val]}
-    split = {"train": [e for i, e in enumerate(train) if i not in val],
-             "val": [e for i, e in enumerate(train) if i in val],
-             "test": episodes(root / "Test")}
+    split = {
+        "train": [e for i, e in enumerate(train) if i not in val],
+        "val": [e for i, e in enumerate(train) if i in val],
+        "test": episodes(root / "Test"),
+    }
     empty = [name for name, eps in split.items() if not eps]
     if empty:
-        raise FolderError(f"{root}: no episodes for split(s) {empty}; Train needs at least 2 episode folders "
-                          "and Test at least 1")
+        raise FolderError(
+            f"{root}: no episodes for split(s) {empty}; Train needs at least 2 episode folders and Test at least 1"
+        )
     return split
 
 
-def load(cfg: PacmanFolder, raw_dir: str | Path, frames: int, seed: int, transform: Transform,
-         progress: bool = True):
+def load(cfg: PacmanFolder, raw_dir: str | Path, frames: int, seed: int, transform: Transform, progress: bool = True):
     """All three splits ({split: clips}, info)."""
     root = find_root(cfg, raw_dir)
     splits, by_split = {}, split_episodes(root, cfg.val_fraction, seed)
@@ -92,8 +99,13 @@ def load(cfg: PacmanFolder, raw_dir: str | Path, frames: int, seed: int, transfo
             if len(clips):
                 kept.append(transform(clips))
         if not kept:
-            raise FolderError(f"{root}: split {split} has no episode with {frames} frames that move enough "
-                              f"(data.frames={frames}, motion_threshold={cfg.motion_threshold})")
+            raise FolderError(
+                f"{root}: split {split} has no episode with {frames} frames that move enough "
+                f"(data.frames={frames}, motion_threshold={cfg.motion_threshold})"
+            )
         splits[split] = np.concatenate(kept)
-    return splits, {"episodes": {split: len(eps) for split, eps in by_split.items()}, "crop": list(cfg.crop),
-                    "window": cfg.window}
+    return splits, {
+        "episodes": {split: len(eps) for split, eps in by_split.items()},
+        "crop": list(cfg.crop),
+        "window": cfg.window,
+    }

@@ -33,4 +33,3 @@ def follow_pacman(clips: np.ndarray, window: int) -> np.ndarray:
         left = int(np.clip(round(cols.mean() - window / 2), 0, w - window))
         out.append(clip[:, top : top + window, left : left + window])
     return np.stack(out) if out else np.zeros((0, t, window, window, 3), np.uint8)
-

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def bouncing_squares(num_videos: int, frames: int, size: int, channels: int = 1,
-                     square: int = 4, seed: int = 0) -> np.ndarray:
+def bouncing_squares(
+    num_videos: int, frames: int, size: int, channels: int = 1, square: int = 4, seed: int = 0
+) -> np.ndarray:
     """uint8 clips (N, T, H, W, C): one bright square per video moving at constant speed, reflecting."""
     rng = np.random.default_rng(seed)
     span = size - square

@@ -24,8 +24,9 @@ FORMAT = 1
 REBUILD = "rebuild it with `videogan preprocess` (or `dvc repro preprocess`)"
 
 
-def write_store(out_dir: str | Path, splits: dict[str, np.ndarray],
-                labels: dict[str, dict[str, np.ndarray]] | None, meta: dict) -> dict:
+def write_store(
+    out_dir: str | Path, splits: dict[str, np.ndarray], labels: dict[str, dict[str, np.ndarray]] | None, meta: dict
+) -> dict:
     """Write the splits (and labels) atomically; returns meta with shapes, sizes and digest added."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -33,11 +34,15 @@ def write_store(out_dir: str | Path, splits: dict[str, np.ndarray],
     _check_arrays(splits, labels)
     for stale in out.glob(".tmp-*"):  # left by a writer that was killed
         stale.unlink()
-    meta = {**meta, "format": FORMAT, "dtype": "uint8",
-            "shapes": {s: list(a.shape) for s, a in splits.items()},
-            "sizes": {s: int(len(a)) for s, a in splits.items()},
-            "labels": {s: sorted(lab) for s, lab in labels.items()},
-            "digest": content_digest(splits, labels)}
+    meta = {
+        **meta,
+        "format": FORMAT,
+        "dtype": "uint8",
+        "shapes": {s: list(a.shape) for s, a in splits.items()},
+        "sizes": {s: int(len(a)) for s, a in splits.items()},
+        "labels": {s: sorted(lab) for s, lab in labels.items()},
+        "digest": content_digest(splits, labels),
+    }
     writers = {f"{s}.npy": (lambda f, a=a: np.save(_WritesOnly(f), a)) for s, a in splits.items()}
     writers.update({f"{s}_labels.npz": (lambda f, lab=lab: np.savez(f, **lab)) for s, lab in labels.items()})
     staged: dict[str, str] = {}
@@ -126,6 +131,7 @@ def file_digest(path: str | Path) -> str:
 
 class _Meta(BaseModel):
     """What readers rely on in meta.json; other keys (source, source_info...) pass through."""
+
     model_config = ConfigDict(extra="allow")
     format: int
     shapes: dict[str, list[int]]
@@ -153,8 +159,10 @@ def read_meta(store_dir: str | Path) -> dict:
         raise StoreError(f"{path} is malformed at `{where}` ({error['msg'].lower()}): {REBUILD}") from None
     unknown = set(meta["shapes"]) - set(SPLITS)
     if unknown or set(meta["sizes"]) != set(meta["shapes"]):
-        raise StoreError(f"{path} is malformed: its splits {sorted(meta['shapes'])} and sizes {sorted(meta['sizes'])} "
-                         f"must be among {list(SPLITS)} and agree: {REBUILD}")
+        raise StoreError(
+            f"{path} is malformed: its splits {sorted(meta['shapes'])} and sizes {sorted(meta['sizes'])} "
+            f"must be among {list(SPLITS)} and agree: {REBUILD}"
+        )
     return meta
 
 
@@ -174,8 +182,9 @@ def open_split(store_dir: str | Path, split: str) -> np.ndarray:
     if arr.dtype != np.uint8 or arr.shape != expected:
         raise StoreError(f"{path} holds {arr.dtype} {arr.shape} but meta.json says uint8 {expected}: {REBUILD}")
     if arr.offset + arr.nbytes != path.stat().st_size:
-        raise StoreError(f"{path} has {path.stat().st_size - arr.offset - arr.nbytes} bytes more than "
-                         f"its header says: {REBUILD}")
+        raise StoreError(
+            f"{path} has {path.stat().st_size - arr.offset - arr.nbytes} bytes more than its header says: {REBUILD}"
+        )
     return arr
 
 
@@ -213,6 +222,7 @@ def verify_store(store_dir: str | Path) -> dict:
         if not path.exists():
             raise StoreError(f"{path} is missing: {REBUILD}")
         if file_digest(path) != expected:
-            raise StoreError(f"{path} was changed after the store was written (its sha256 differs from "
-                             f"meta.json's): {REBUILD}")
+            raise StoreError(
+                f"{path} was changed after the store was written (its sha256 differs from meta.json's): {REBUILD}"
+            )
     return meta

@@ -41,13 +41,18 @@ def evaluator_version(store_digest: str, cfg: EvaluatorConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def save_evaluator(path: str | Path, model: Evaluator, cfg: EvaluatorConfig, store_digest: str,
-                   accuracy: dict[str, float]) -> Path:
+def save_evaluator(
+    path: str | Path, model: Evaluator, cfg: EvaluatorConfig, store_digest: str, accuracy: dict[str, float]
+) -> Path:
     state = {
-        "kind": KIND, "format": FORMAT,
+        "kind": KIND,
+        "format": FORMAT,
         "version": evaluator_version(store_digest, cfg),
-        "store_digest": store_digest, "code": code_digest(), "params": params_of(cfg),
-        "arch": dataclasses.asdict(model.arch), "accuracy": dict(accuracy),
+        "store_digest": store_digest,
+        "code": code_digest(),
+        "params": params_of(cfg),
+        "arch": dataclasses.asdict(model.arch),
+        "accuracy": dict(accuracy),
         "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     return save_atomic(state, path)
@@ -61,8 +66,9 @@ def load_evaluator(path: str | Path) -> tuple[Evaluator, dict[str, Any]]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise EvaluatorError(f"evaluator {path} is unreadable ({type(exc).__name__}); "
-                             "delete it and run `videogan fit-evaluator`") from None
+        raise EvaluatorError(
+            f"evaluator {path} is unreadable ({type(exc).__name__}); delete it and run `videogan fit-evaluator`"
+        ) from None
     if not isinstance(state, dict) or state.get("kind") != KIND or state.get("format") != FORMAT:
         raise EvaluatorError(f"{path} is not a videogan evaluator file (format {FORMAT})")
     model = Evaluator(Architecture(**state["arch"]))
@@ -82,5 +88,6 @@ def check_version(info: dict[str, Any], store_digest: str, cfg: EvaluatorConfig,
     if info["code"] != code_digest():
         reasons.append("the evaluator code changed")
     if reasons:
-        raise EvaluatorError(f"evaluator {path} is stale: " + "; ".join(reasons)
-                             + "; refit it with `videogan fit-evaluator`")
+        raise EvaluatorError(
+            f"evaluator {path} is stale: " + "; ".join(reasons) + "; refit it with `videogan fit-evaluator`"
+        )

@@ -37,9 +37,12 @@ def _load(params: Path, overrides: list[str] | None):
     return load_config(params, overrides or [])
 
 
-def fit_evaluator(params: PARAMS = Path("params.yaml"), set_: SET = None, store: STORE = Path("data/processed"),
-                  out: Annotated[Path, typer.Option("--out", help="evaluator file to write")] = Path(
-                      "models/evaluator.pt")) -> None:
+def fit_evaluator(
+    params: PARAMS = Path("params.yaml"),
+    set_: SET = None,
+    store: STORE = Path("data/processed"),
+    out: Annotated[Path, typer.Option("--out", help="evaluator file to write")] = Path("models/evaluator.pt"),
+) -> None:
     """Fit the evaluator network on the real train split (deterministic) and report its held-out accuracy."""
     from videogan.metrics.run import fit_from_store
 
@@ -47,17 +50,25 @@ def fit_evaluator(params: PARAMS = Path("params.yaml"), set_: SET = None, store:
     with _user_errors():
         info = fit_from_store(_load(params, set_), store, out)
     accuracy = ", ".join(f"{k} {v:.3f}" for k, v in info["accuracy"].items())
-    typer.echo(f"evaluator {out} version {info['version']}: held-out accuracy {accuracy} "
-               f"({time.perf_counter() - started:.1f} s)")
+    typer.echo(
+        f"evaluator {out} version {info['version']}: held-out accuracy {accuracy} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
 
 
-def evaluate(params: PARAMS = Path("params.yaml"), set_: SET = None, store: STORE = Path("data/processed"),
-             evaluator: EVALUATOR = Path("models/evaluator.pt"), checkpoint: CHECKPOINT = Path("models/checkpoint.pt"),
-             snapshots: SNAPSHOTS = Path("models/snapshots"),
-             out: Annotated[Path, typer.Option("--out", help="metrics file to write")] = Path("reports/metrics.json"),
-             fake: Annotated[Path | None, typer.Option(
-                 "--fake", help="score this uint8 (N, T, H, W, C) .npy instead of the checkpoint; prints only")] = None,
-             ) -> None:
+def evaluate(
+    params: PARAMS = Path("params.yaml"),
+    set_: SET = None,
+    store: STORE = Path("data/processed"),
+    evaluator: EVALUATOR = Path("models/evaluator.pt"),
+    checkpoint: CHECKPOINT = Path("models/checkpoint.pt"),
+    snapshots: SNAPSHOTS = Path("models/snapshots"),
+    out: Annotated[Path, typer.Option("--out", help="metrics file to write")] = Path("reports/metrics.json"),
+    fake: Annotated[
+        Path | None,
+        typer.Option("--fake", help="score this uint8 (N, T, H, W, C) .npy instead of the checkpoint; prints only"),
+    ] = None,
+) -> None:
     """Score a checkpoint's samples (or any clip array) against the real test split, with references."""
     import numpy as np
 
@@ -82,12 +93,17 @@ def evaluate(params: PARAMS = Path("params.yaml"), set_: SET = None, store: STOR
     typer.echo(json.dumps(metrics, indent=2))
 
 
-def render(params: PARAMS = Path("params.yaml"), set_: SET = None, store: STORE = Path("data/processed"),
-           checkpoint: CHECKPOINT = Path("models/checkpoint.pt"), snapshots: SNAPSHOTS = Path("models/snapshots"),
-           log: Annotated[Path, typer.Option("--log", help="training log (one JSON object per line)")] = Path(
-               "reports/train_log.jsonl"),
-           out: Annotated[Path, typer.Option("--out", help="folder for the GIFs and plots")] = Path("reports"),
-           ) -> None:
+def render(
+    params: PARAMS = Path("params.yaml"),
+    set_: SET = None,
+    store: STORE = Path("data/processed"),
+    checkpoint: CHECKPOINT = Path("models/checkpoint.pt"),
+    snapshots: SNAPSHOTS = Path("models/snapshots"),
+    log: Annotated[Path, typer.Option("--log", help="training log (one JSON object per line)")] = Path(
+        "reports/train_log.jsonl"
+    ),
+    out: Annotated[Path, typer.Option("--out", help="folder for the GIFs and plots")] = Path("reports"),
+) -> None:
     """GIF grids (samples, real vs generated, interpolation, snapshots) and training-curve plots."""
     from videogan.render import render_reports
 

@@ -25,7 +25,9 @@ class EvaluatorConfig(Strict):
     epochs: int = Field(8, ge=1)  # passes over the training clips
     batch_size: int = Field(32, ge=2)  # clips per step for the order task (and x clip_frames single digit frames)
     lr: float = Field(2e-3, gt=0)  # Adam learning rate, cosine-decayed to 0
-    negatives: float = Field(0.125, ge=0, lt=1)  # share of digit frames replaced by digit-free ones (noise, blobs, blank)
+    negatives: float = Field(
+        0.125, ge=0, lt=1
+    )  # share of digit frames replaced by digit-free ones (noise, blobs, blank)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # where to fit; not part of the evaluator's version
 
     @model_validator(mode="after")
@@ -34,7 +36,8 @@ class EvaluatorConfig(Strict):
         if channels + self.frame_dim + self.motion_dim > 256:
             raise ValueError(
                 f"video features would have {channels} (encoder channels at width {self.width}) + frame_dim "
-                f"{self.frame_dim} + motion_dim {self.motion_dim} dims; they must be <= 256: lower one of them")
+                f"{self.frame_dim} + motion_dim {self.motion_dim} dims; they must be <= 256: lower one of them"
+            )
         return self
 
 
@@ -73,7 +76,9 @@ class EvaluateConfig(Strict):
     @model_validator(mode="after")
     def _fvd_videos_exist(self) -> "EvaluateConfig":
         if self.fvd.videos is not None and self.fvd.videos > self.num_samples:
-            raise ValueError(f"evaluate.fvd.videos is {self.fvd.videos} but evaluate.num_samples only "
-                             f"{self.num_samples}: FVD uses the first videos of the scored sets; lower it or raise "
-                             f"evaluate.num_samples")
+            raise ValueError(
+                f"evaluate.fvd.videos is {self.fvd.videos} but evaluate.num_samples only "
+                f"{self.num_samples}: FVD uses the first videos of the scored sets; lower it or raise "
+                f"evaluate.num_samples"
+            )
         return self

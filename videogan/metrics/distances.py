@@ -49,8 +49,7 @@ def knn_radii(x: np.ndarray, k: int) -> np.ndarray:
     return dist[:, k]
 
 
-def balls_containing(points: np.ndarray, centres: np.ndarray, radii: np.ndarray,
-                     chunk: int = 1024) -> np.ndarray:
+def balls_containing(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """For each point, how many open balls (centre, radius) contain it (strict <, as in Naeem's prdc)."""
     counts = np.empty(len(points), np.int64)
     for start in range(0, len(points), chunk):

@@ -38,8 +38,14 @@ def pixel_motion(clips: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def extract(evaluator: Evaluator, clips: np.ndarray, digits: np.ndarray | None = None,
-            batch_size: int = 100, device: str | torch.device = "cpu", desc: str | None = None) -> Features:
+def extract(
+    evaluator: Evaluator,
+    clips: np.ndarray,
+    digits: np.ndarray | None = None,
+    batch_size: int = 100,
+    device: str | torch.device = "cpu",
+    desc: str | None = None,
+) -> Features:
     """Features of uint8 clips (N, T, H, W, C); `digits` (N, K) are true labels, if known."""
     evaluator = evaluator.to(device).eval()
     parts: dict[str, list[np.ndarray]] = {"video": [], "frame": [], "probs": []}
@@ -54,5 +60,13 @@ def extract(evaluator: Evaluator, clips: np.ndarray, digits: np.ndarray | None =
         modes = modes_from_digits(digits, k)
     else:
         modes = modes_from_probs(probs, k) if probs is not None else None
-    return Features(np.concatenate(parts["video"]), np.concatenate(parts["frame"]),
-                    pixel_motion(clips), probs, modes, k, clips, evaluator.frame_blocks[0])
+    return Features(
+        np.concatenate(parts["video"]),
+        np.concatenate(parts["frame"]),
+        pixel_motion(clips),
+        probs,
+        modes,
+        k,
+        clips,
+        evaluator.frame_blocks[0],
+    )

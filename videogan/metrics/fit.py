@@ -14,13 +14,26 @@ from videogan.devices import resolve_device
 from videogan.metrics.config import EvaluatorConfig
 from videogan.metrics.network import Architecture, Evaluator
 from videogan.metrics.tasks import (
-    NUM_CLASSES, covered, digit_batch, digit_size, frame_targets, order_batch, shuffle_half, visible_digits,
+    NUM_CLASSES,
+    covered,
+    digit_batch,
+    digit_size,
+    frame_targets,
+    order_batch,
+    shuffle_half,
+    visible_digits,
 )
 
 
-def fit_evaluator(train: np.ndarray, train_labels: dict | None, val: np.ndarray, val_labels: dict | None,
-                  cfg: EvaluatorConfig, digit: float | None = None,
-                  progress: bool = True) -> tuple[Evaluator, dict[str, float]]:
+def fit_evaluator(
+    train: np.ndarray,
+    train_labels: dict | None,
+    val: np.ndarray,
+    val_labels: dict | None,
+    cfg: EvaluatorConfig,
+    digit: float | None = None,
+    progress: bool = True,
+) -> tuple[Evaluator, dict[str, float]]:
     """(fitted evaluator in eval mode on the CPU, held-out accuracy) from uint8 clips (N, T, H, W, C).
 
     Labels, where the source has them: `digits` (N, K) and `positions` (N, T, K, 2) in stored
@@ -37,8 +50,15 @@ def fit_evaluator(train: np.ndarray, train_labels: dict | None, val: np.ndarray,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         digits_per_video = 0 if train_labels is None else int(np.asarray(train_labels["digits"]).shape[1])
-        arch = Architecture(train.shape[-1], cfg.input_size, cfg.width, cfg.frame_dim, cfg.motion_dim,
-                            NUM_CLASSES if train_labels is not None else 0, digits_per_video)
+        arch = Architecture(
+            train.shape[-1],
+            cfg.input_size,
+            cfg.width,
+            cfg.frame_dim,
+            cfg.motion_dim,
+            NUM_CLASSES if train_labels is not None else 0,
+            digits_per_video,
+        )
         model = Evaluator(arch).to(device)
     steps_per_epoch = math.ceil(len(index) / cfg.batch_size)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -79,8 +99,9 @@ def _loss(model: Evaluator, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(out["order"], batch["order"])
     encoder = F.binary_cross_entropy_with_logits(out["encoder_digits"], batch["digits"])
     frames = F.binary_cross_entropy_with_logits(out["digits"], batch["digits"])
-    cells = F.binary_cross_entropy_with_logits(out["digit_cells"], batch["digit_cells"], weight=batch["cell_weights"],
-                                               reduction="sum") / batch["cell_weights"].sum().clamp_min(1)
+    cells = F.binary_cross_entropy_with_logits(
+        out["digit_cells"], batch["digit_cells"], weight=batch["cell_weights"], reduction="sum"
+    ) / batch["cell_weights"].sum().clamp_min(1)
     return encoder + frames + cells
 
 
@@ -106,8 +127,9 @@ def set_normalisation(model: Evaluator, clips: np.ndarray, device: torch.device)
 
 
 @torch.no_grad()
-def held_out_accuracy(model: Evaluator, clips: np.ndarray, labels: dict | None, length: int,
-                      digit: float, seed: int, device: torch.device) -> dict[str, float]:
+def held_out_accuracy(
+    model: Evaluator, clips: np.ndarray, labels: dict | None, length: int, digit: float, seed: int, device: torch.device
+) -> dict[str, float]:
     """Order accuracy on `length`-frame clips (shuffled or not, chance 0.5) and, with labels:
     - `each_digit`: the share of visible digits whose class the frame's prediction holds;
     - `digits`: the share of frames whose predicted digit set is exactly right;
@@ -130,8 +152,12 @@ def held_out_accuracy(model: Evaluator, clips: np.ndarray, labels: dict | None, 
         named = np.take_along_axis(predicted, classes, axis=2)  # (B, T, K)
         exact = (predicted == targets).all(axis=2)  # (B, T)
         frame_clear = (clear | ~visible).all(axis=2)
-        for name, ok, where in (("each_digit", named, visible), ("digits", exact, np.ones_like(exact)),
-                                ("each_digit_clear", named, clear), ("digits_clear", exact, frame_clear)):
+        for name, ok, where in (
+            ("each_digit", named, visible),
+            ("digits", exact, np.ones_like(exact)),
+            ("each_digit_clear", named, clear),
+            ("digits_clear", exact, frame_clear),
+        ):
             hits[name][0] += int(ok[where].sum())
             hits[name][1] += int(where.sum())
     accuracy = {"order": order_hits / len(clips)}

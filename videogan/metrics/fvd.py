@@ -35,8 +35,14 @@ def i3d_input(clips: np.ndarray, frames: int) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def i3d_logits(model: InceptionI3d, clips: np.ndarray, frames: int, batch_size: int,
-               device: str | torch.device = "cpu", desc: str | None = None) -> np.ndarray:
+def i3d_logits(
+    model: InceptionI3d,
+    clips: np.ndarray,
+    frames: int,
+    batch_size: int,
+    device: str | torch.device = "cpu",
+    desc: str | None = None,
+) -> np.ndarray:
     """(N, 400) Kinetics logits of uint8 clips (N, T, H, W, C)."""
     out = []
     for start in tqdm(range(0, len(clips), batch_size), desc=desc, disable=desc is None, unit="batch", leave=False):
@@ -51,10 +57,15 @@ def fvd_frames(clip_frames: int, cfg: FvdConfig) -> int | None:
         return None
     if clip_frames < MIN_FRAMES:
         if cfg.enabled is True:
-            raise ConfigError(f"evaluate.fvd.enabled is true but the I3D network needs videos of at least "
-                              f"{MIN_FRAMES} frames and these have {clip_frames}; set it to auto or false")
-        print(f"note: no FVD: the I3D network needs videos of at least {MIN_FRAMES} frames and these have "
-              f"{clip_frames} (evaluate.fvd.enabled: auto)", file=sys.stderr)
+            raise ConfigError(
+                f"evaluate.fvd.enabled is true but the I3D network needs videos of at least "
+                f"{MIN_FRAMES} frames and these have {clip_frames}; set it to auto or false"
+            )
+        print(
+            f"note: no FVD: the I3D network needs videos of at least {MIN_FRAMES} frames and these have "
+            f"{clip_frames} (evaluate.fvd.enabled: auto)",
+            file=sys.stderr,
+        )
         return None
     return min(clip_frames, cfg.frames)
 
@@ -73,22 +84,28 @@ class FvdScorer:
     progress: bool
 
     @classmethod
-    def build(cls, real_a: np.ndarray, real_b: np.ndarray, cfg: FvdConfig, device: str = "cpu",
-              progress: bool = False) -> FvdScorer | None:
+    def build(
+        cls, real_a: np.ndarray, real_b: np.ndarray, cfg: FvdConfig, device: str = "cpu", progress: bool = False
+    ) -> FvdScorer | None:
         """None where FVD is off or cannot run (fvd_frames)."""
         frames = fvd_frames(real_a.shape[1], cfg)
         if frames is None:
             return None
         videos = cfg.videos or len(real_a)
         model = load_i3d(device=device)
-        logits = lambda clips, name: i3d_logits(model, clips[:videos], frames, cfg.batch_size, device,  # noqa: E731
-                                                f"I3D: {name}" if progress else None)
+
+        def logits(clips: np.ndarray, name: str) -> np.ndarray:
+            return i3d_logits(
+                model, clips[:videos], frames, cfg.batch_size, device, f"I3D: {name}" if progress else None
+            )
+
         a = logits(real_a, "real A")
         return cls(model, a, frechet_distance(logits(real_b, "real B"), a), videos, frames, cfg, device, progress)
 
     def logits(self, clips: np.ndarray, name: str) -> np.ndarray:
-        return i3d_logits(self.model, clips, self.frames, self.cfg.batch_size, self.device,
-                          f"I3D: {name}" if self.progress else None)
+        return i3d_logits(
+            self.model, clips, self.frames, self.cfg.batch_size, self.device, f"I3D: {name}" if self.progress else None
+        )
 
     def fvd(self, clips: np.ndarray, name: str = "candidate") -> float:
         return frechet_distance(self.logits(clips[: self.videos], name), self.real_a)

@@ -38,8 +38,9 @@ def same_padding(size: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[i
 class Unit3D(nn.Module):
     """Conv3d (SAME) + BatchNorm + ReLU, the BatchNorm folded into the convolution's weight and bias."""
 
-    def __init__(self, cin: int, cout: int, kernel: tuple[int, int, int] = (1, 1, 1),
-                 stride: tuple[int, int, int] = (1, 1, 1)):
+    def __init__(
+        self, cin: int, cout: int, kernel: tuple[int, int, int] = (1, 1, 1), stride: tuple[int, int, int] = (1, 1, 1)
+    ):
         super().__init__()
         self.kernel, self.stride = kernel, stride
         self.conv = nn.Conv3d(cin, cout, kernel, stride)
@@ -100,19 +101,27 @@ class InceptionI3d(nn.Module):
             Unit3D(64, 64),  # Conv3d_2b_1x1
             Unit3D(64, 192, (3, 3, 3)),  # Conv3d_2c_3x3
             MaxPoolSame((1, 3, 3), (1, 2, 2)),  # MaxPool3d_3a_3x3
-            mixed["Mixed_3b"], mixed["Mixed_3c"],
+            mixed["Mixed_3b"],
+            mixed["Mixed_3c"],
             MaxPoolSame((3, 3, 3), (2, 2, 2)),  # MaxPool3d_4a_3x3
-            mixed["Mixed_4b"], mixed["Mixed_4c"], mixed["Mixed_4d"], mixed["Mixed_4e"], mixed["Mixed_4f"],
+            mixed["Mixed_4b"],
+            mixed["Mixed_4c"],
+            mixed["Mixed_4d"],
+            mixed["Mixed_4e"],
+            mixed["Mixed_4f"],
             MaxPoolSame((2, 2, 2), (2, 2, 2)),  # MaxPool3d_5a_2x2
-            mixed["Mixed_5b"], mixed["Mixed_5c"],
+            mixed["Mixed_5b"],
+            mixed["Mixed_5c"],
         )
         self.logits = nn.Linear(1024, num_classes)  # Logits/Conv3d_0c_1x1: a 1x1x1 conv on the pooled map
 
     def pooled(self, video: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, 224, 224) in [-1, 1] -> (B, 1024): Mixed_5c, (2, 7, 7) VALID average pool, mean over time."""
         if video.shape[2] < MIN_FRAMES or tuple(video.shape[3:]) != (INPUT_SIZE, INPUT_SIZE):
-            raise EvaluatorError(f"I3D needs videos of at least {MIN_FRAMES} frames of {INPUT_SIZE}x{INPUT_SIZE}; "
-                                 f"got {tuple(video.shape[2:])}")
+            raise EvaluatorError(
+                f"I3D needs videos of at least {MIN_FRAMES} frames of {INPUT_SIZE}x{INPUT_SIZE}; "
+                f"got {tuple(video.shape[2:])}"
+            )
         video = video.contiguous(memory_format=torch.channels_last_3d)  # 1.8x faster on a CPU than NCTHW
         return F.avg_pool3d(self.features(video), (2, 7, 7), 1).mean((2, 3, 4))
 
@@ -124,8 +133,14 @@ class InceptionI3d(nn.Module):
 def _tf_names() -> list[str]:
     """Flax module paths in the order of InceptionI3d's Unit3D modules."""
     names = ["Conv3d_1a_7x7", "Conv3d_2b_1x1", "Conv3d_2c_3x3"]
-    branches = ("Branch_0/Conv3d_0a_1x1", "Branch_1/Conv3d_0a_1x1", "Branch_1/Conv3d_0b_3x3",
-                "Branch_2/Conv3d_0a_1x1", "Branch_2/Conv3d_0b_3x3", "Branch_3/Conv3d_0b_1x1")
+    branches = (
+        "Branch_0/Conv3d_0a_1x1",
+        "Branch_1/Conv3d_0a_1x1",
+        "Branch_1/Conv3d_0b_3x3",
+        "Branch_2/Conv3d_0a_1x1",
+        "Branch_2/Conv3d_0b_3x3",
+        "Branch_3/Conv3d_0b_1x1",
+    )
     for mixed in MIXED:
         names += [f"{mixed}/{branch}" for branch in branches]
     return names

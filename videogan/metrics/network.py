@@ -27,6 +27,7 @@ from torch import nn
 
 BOUND = 5.0  # feature units (real standard deviations) that normalised features approach at most
 
+
 @dataclass(frozen=True)
 class Architecture:
     channels: int
@@ -47,8 +48,11 @@ class FrameEncoder(nn.Module):
         cin = channels
         for i in range(int(math.log2(input_size // 4))):
             cout = min(width * 2**i, 4 * width)  # the last is config.encoder_channels
-            layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            ]
             cin = cout
         self.convs = nn.Sequential(*layers)
         self.out_channels = cin
@@ -64,14 +68,22 @@ class DigitReader(nn.Module):
 
     def __init__(self, channels: int, input_size: int, width: int, num_classes: int):
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                                   nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        ]
         cin = width
         for i in range(int(math.log2(input_size // 4))):
             cout = min(width * 2**i, 4 * width)
-            layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout),
-                       nn.ReLU(inplace=True),
-                       nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            ]
             cin = cout
         self.convs = nn.Sequential(*layers, nn.Conv2d(cin, num_classes, 1))
 
@@ -85,8 +97,10 @@ class TemporalEncoder(nn.Module):
     def __init__(self, frame_dim: int, motion_dim: int):
         super().__init__()
         self.convs = nn.Sequential(
-            nn.Conv1d(2 * frame_dim, motion_dim, 3, padding=1), nn.ReLU(),
-            nn.Conv1d(motion_dim, motion_dim, 3, padding=1), nn.ReLU(),
+            nn.Conv1d(2 * frame_dim, motion_dim, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(motion_dim, motion_dim, 3, padding=1),
+            nn.ReLU(),
         )
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
@@ -105,7 +119,9 @@ class Evaluator(nn.Module):
         self.temporal = TemporalEncoder(arch.frame_dim, arch.motion_dim)
         self.order = nn.Linear(arch.motion_dim, 2)  # 0 = frames in order, 1 = shuffled
         self.classifier = nn.Linear(depth, arch.num_classes) if arch.num_classes else None
-        self.reader = DigitReader(arch.channels, arch.input_size, arch.width, arch.num_classes) if arch.num_classes else None
+        self.reader = (
+            DigitReader(arch.channels, arch.input_size, arch.width, arch.num_classes) if arch.num_classes else None
+        )
         self.frame_blocks = (depth, arch.frame_dim)  # frame features: [what, where]
         self.video_blocks = (depth, arch.frame_dim, arch.motion_dim)  # video: [mean what, mean where, motion]
         # Feature normalisation, set from real data after fitting (fit.set_normalisation).
@@ -159,8 +175,10 @@ class Evaluator(nn.Module):
         probabilities (B, T, 10)."""
         raw = self.raw_features(videos)
         bounded = lambda x: BOUND * torch.tanh(x / BOUND)  # noqa: E731
-        result = {"frame": bounded((raw["frame"] - self.frame_mean) / self.frame_scale),
-                  "video": bounded((raw["video"] - self.video_mean) / self.video_scale)}
+        result = {
+            "frame": bounded((raw["frame"] - self.frame_mean) / self.frame_scale),
+            "video": bounded((raw["video"] - self.video_mean) / self.video_scale),
+        }
         if "digits" in raw:
             result["probs"] = torch.sigmoid(raw["digits"])
         return result

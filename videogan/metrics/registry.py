@@ -18,7 +18,10 @@ from scipy.stats import wasserstein_distance
 
 from videogan.metrics.config import EvaluateConfig
 from videogan.metrics.distances import (
-    frechet_distance, kernel_distance, mean_pairwise_distance, prdc,
+    frechet_distance,
+    kernel_distance,
+    mean_pairwise_distance,
+    prdc,
 )
 from videogan.metrics.features import Features
 from videogan.metrics.modes import mode_histogram, num_modes, present_classes
@@ -27,7 +30,7 @@ from videogan.metrics.pixels import best_wall_iou, motion_by_transition, moving_
 MetricFn = Callable[[Features, Features, EvaluateConfig], float]
 PACMAN = ("pacman_emulator", "pacman_folder")
 SEEN, UNSEEN = 0.5, 0.2  # content_consistency: a half reads a digit class at mean probability >= SEEN,
-                         # and has lost it below UNSEEN
+# and has lost it below UNSEEN
 
 
 @dataclass(frozen=True)
@@ -48,25 +51,33 @@ class Metric:
 METRICS: dict[str, Metric] = {}
 
 
-def metric(name: str, better: Literal["lower", "higher", "one", "real"], needs_digits: bool = False,
-           sources: tuple[str, ...] | None = None):
+def metric(
+    name: str,
+    better: Literal["lower", "higher", "one", "real"],
+    needs_digits: bool = False,
+    sources: tuple[str, ...] | None = None,
+):
     def register(fn: MetricFn) -> MetricFn:
         METRICS[name] = Metric(name, fn, better, needs_digits, sources=sources)
         return fn
+
     return register
 
 
 def metrics(better: dict[str, Literal["lower", "higher", "one", "real"]]):
     """Several metrics from one computation, which returns them as a dict by name."""
+
     def register(fn):
         for name, direction in better.items():
             METRICS[name] = Metric(name, fn, direction, needs_digits=False, one_of_several=True)
         return fn
+
     return register
 
 
-def compute(fake: Features, real: Features, cfg: EvaluateConfig,
-            names: list[str] | None = None, source: str | None = None) -> dict[str, float]:
+def compute(
+    fake: Features, real: Features, cfg: EvaluateConfig, names: list[str] | None = None, source: str | None = None
+) -> dict[str, float]:
     """Every metric (or those named) that applies to a store of `source`, of `fake` against `real`;
     each computation runs once."""
     chosen = [METRICS[n] for n in names] if names else list(METRICS.values())
@@ -88,8 +99,7 @@ def frechet_distance_of_video_features(fake, real, cfg):
 
 @metric("fd_frame", "lower")
 def frechet_distance_of_frame_features(fake, real, cfg):
-    return frechet_distance(fake.frame.reshape(-1, fake.frame.shape[-1]),
-                            real.frame.reshape(-1, real.frame.shape[-1]))
+    return frechet_distance(fake.frame.reshape(-1, fake.frame.shape[-1]), real.frame.reshape(-1, real.frame.shape[-1]))
 
 
 @metric("kd_video", "lower")

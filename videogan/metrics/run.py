@@ -14,8 +14,8 @@ import numpy as np
 
 from videogan.config import Config
 from videogan.data import store
-from videogan.metrics.artifact import check_version, load_evaluator, save_evaluator
 from videogan.devices import resolve_device
+from videogan.metrics.artifact import check_version, load_evaluator, save_evaluator
 from videogan.metrics.fit import fit_evaluator
 from videogan.metrics.scoring import Scorer, check_clip_array, real_halves
 from videogan.metrics.tasks import digit_size
@@ -28,23 +28,30 @@ def _digit_labels(store_dir: Path, split: str) -> dict | None:
     return labels if labels and "digits" in labels else None
 
 
-def fit_from_store(config: Config, store_dir: str | Path, out: str | Path,
-                   progress: bool = True) -> dict[str, Any]:
+def fit_from_store(config: Config, store_dir: str | Path, out: str | Path, progress: bool = True) -> dict[str, Any]:
     """Fit on the train split, measure on val, save to `out`; returns {version, accuracy, ...}."""
     store_dir = Path(store_dir)
     meta = store.verify_store(store_dir)
     train = store.open_split(store_dir, "train")
     val = store.open_split(store_dir, "val")
     digit = (meta.get("source_info") or {}).get("digit_size") or digit_size(train.shape[2])
-    model, accuracy = fit_evaluator(train, _digit_labels(store_dir, "train"), val, _digit_labels(store_dir, "val"),
-                                    config.evaluator, digit, progress)
+    model, accuracy = fit_evaluator(
+        train,
+        _digit_labels(store_dir, "train"),
+        val,
+        _digit_labels(store_dir, "val"),
+        config.evaluator,
+        digit,
+        progress,
+    )
     save_evaluator(out, model, config.evaluator, meta["digest"], accuracy)
     _, info = load_evaluator(out)
     return info
 
 
-def build_scorer(config: Config, store_dir: str | Path, evaluator_path: str | Path, frames: int,
-                 progress: bool = True) -> tuple[Scorer, dict[str, Any]]:
+def build_scorer(
+    config: Config, store_dir: str | Path, evaluator_path: str | Path, frames: int, progress: bool = True
+) -> tuple[Scorer, dict[str, Any]]:
     """A scorer on the test split's real halves, with the (version-checked) evaluator."""
     store_dir = Path(store_dir)
     meta = store.verify_store(store_dir)
@@ -52,8 +59,9 @@ def build_scorer(config: Config, store_dir: str | Path, evaluator_path: str | Pa
     check_version(info, meta["digest"], config.evaluator, evaluator_path)
     test = store.open_split(store_dir, "test")
     labels = _digit_labels(store_dir, "test")
-    halves = real_halves(test, config.evaluate.num_samples, frames, config.evaluate.seed,
-                         None if labels is None else labels["digits"])
+    halves = real_halves(
+        test, config.evaluate.num_samples, frames, config.evaluate.seed, None if labels is None else labels["digits"]
+    )
     device = str(resolve_device(config.evaluate.device, "evaluate.device"))
     return Scorer(evaluator, halves, config.evaluate, device, progress, meta.get("source")), info
 
@@ -63,16 +71,22 @@ def _with_evaluator_info(metrics: dict[str, float], info: dict[str, Any]) -> dic
     return {**metrics, **accuracy}
 
 
-def evaluate_clips(config: Config, store_dir: str | Path, evaluator_path: str | Path, clips: np.ndarray,
-                   progress: bool = True) -> dict[str, float]:
+def evaluate_clips(
+    config: Config, store_dir: str | Path, evaluator_path: str | Path, clips: np.ndarray, progress: bool = True
+) -> dict[str, float]:
     """Score any uint8 clip array (N, T, H, W, C) against the real test split."""
     scorer, info = build_scorer(config, store_dir, evaluator_path, check_clip_array(clips).shape[1], progress)
     return _with_evaluator_info(scorer.score(clips), info)
 
 
-def evaluate_checkpoint(config: Config, store_dir: str | Path, evaluator_path: str | Path,
-                        checkpoint: str | Path, snapshots: str | Path,
-                        progress: bool = True) -> dict[str, float]:
+def evaluate_checkpoint(
+    config: Config,
+    store_dir: str | Path,
+    evaluator_path: str | Path,
+    checkpoint: str | Path,
+    snapshots: str | Path,
+    progress: bool = True,
+) -> dict[str, float]:
     """Score `evaluate.num_samples` videos (seed `evaluate.seed`) of a checkpoint, and of its step-0 snapshot."""
     from videogan.models import build_generator
     from videogan.sampling import load_generator, sample_clips

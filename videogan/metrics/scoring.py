@@ -29,13 +29,13 @@ class RealHalves:
     digits_a: np.ndarray | None  # (n, K) true labels of A, where the source has them
 
 
-def real_halves(clips: np.ndarray, n: int, frames: int, seed: int,
-                digits: np.ndarray | None = None) -> RealHalves:
+def real_halves(clips: np.ndarray, n: int, frames: int, seed: int, digits: np.ndarray | None = None) -> RealHalves:
     """Two disjoint seeded halves of n clips, each cropped (seeded) to `frames` frames."""
     if len(clips) < 2 * n:
         raise ConfigError(
             f"evaluate.num_samples: the test split has {len(clips)} clips, fewer than 2 x {n} "
-            f"(two real halves); lower evaluate.num_samples to at most {len(clips) // 2}")
+            f"(two real halves); lower evaluate.num_samples to at most {len(clips) // 2}"
+        )
     if frames > clips.shape[1]:
         raise ConfigError(f"videos have {frames} frames but the test clips only {clips.shape[1]}")
     rng = np.random.default_rng([seed, 7])
@@ -64,16 +64,25 @@ def check_clips(fake: np.ndarray, clip_shape: tuple[int, ...], n: int) -> np.nda
     if fake.shape[1:] != tuple(clip_shape):
         raise ConfigError(f"clips are (T, H, W, C) = {fake.shape[1:]} but the real ones {tuple(clip_shape)}")
     if len(fake) < n:
-        raise ConfigError(f"{len(fake)} clips given but evaluate.num_samples is {n}; "
-                          f"give more or set evaluate.num_samples={len(fake)}")
+        raise ConfigError(
+            f"{len(fake)} clips given but evaluate.num_samples is {n}; "
+            f"give more or set evaluate.num_samples={len(fake)}"
+        )
     return fake[:n]
 
 
 class Scorer:
     """Features of the real halves, computed once; scores any number of candidate sets."""
 
-    def __init__(self, evaluator: Evaluator, halves: RealHalves, cfg: EvaluateConfig,
-                 device: str = "cpu", progress: bool = False, source: str | None = None):
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        halves: RealHalves,
+        cfg: EvaluateConfig,
+        device: str = "cpu",
+        progress: bool = False,
+        source: str | None = None,
+    ):
         """`source` is the store's (meta.json): it decides which metrics apply."""
         self.evaluator, self.cfg, self.device, self.progress = evaluator, cfg, device, progress
         self.source, self.clip_shape = source, halves.a.shape[1:]
@@ -82,8 +91,14 @@ class Scorer:
         self.fvd = FvdScorer.build(halves.a, halves.b, cfg.fvd, device, progress)
 
     def features(self, clips: np.ndarray, name: str, digits: np.ndarray | None = None) -> Features:
-        return extract(self.evaluator, clips, digits, self.cfg.batch_size, self.device,
-                       f"features: {name}" if self.progress else None)
+        return extract(
+            self.evaluator,
+            clips,
+            digits,
+            self.cfg.batch_size,
+            self.device,
+            f"features: {name}" if self.progress else None,
+        )
 
     def score(self, fake: np.ndarray, init: np.ndarray | None = None) -> dict[str, float]:
         """Flat {name, name_ref, ..., fd_video_init, fvd*, samples_*}: `fake` (and the step-0 `init` clips)."""

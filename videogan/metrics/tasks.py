@@ -63,8 +63,9 @@ def covered(labels: dict, index: np.ndarray, frames: int, digit: float) -> np.nd
     return share.max(axis=3)
 
 
-def cell_targets(labels: dict, items: np.ndarray, times: np.ndarray, frame_size: int,
-                 digit: float) -> tuple[np.ndarray, np.ndarray]:
+def cell_targets(
+    labels: dict, items: np.ndarray, times: np.ndarray, frame_size: int, digit: float
+) -> tuple[np.ndarray, np.ndarray]:
     """For single frames (item, time): (targets, weights), each (n, 10, GRID, GRID) float.
 
     A visible digit's class is 1 in the cell holding its centre. The cells around it, which see
@@ -136,16 +137,16 @@ def dust(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     return np.where(lit, rng.integers(128, 256, shape), 0).astype(np.uint8)
 
 
-def order_batch(clips: np.ndarray, index: np.ndarray, length: int,
-                rng: np.random.Generator) -> dict[str, torch.Tensor]:
+def order_batch(clips: np.ndarray, index: np.ndarray, length: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """Crops of the clips `index`, half of them shuffled: videos (B, C, L, H, W), order labels (B,)."""
     video, _ = crop(clips, index, length, rng)
     video, _, order = shuffle_half(video, rng)
     return {"video": to_video_batch(video), "order": torch.from_numpy(order)}
 
 
-def digit_batch(clips: np.ndarray, labels: dict, index: np.ndarray, n: int, negatives: float, digit: float,
-                rng: np.random.Generator) -> dict[str, torch.Tensor]:
+def digit_batch(
+    clips: np.ndarray, labels: dict, index: np.ndarray, n: int, negatives: float, digit: float, rng: np.random.Generator
+) -> dict[str, torch.Tensor]:
     """n single frames from random clips of `index` (a share replaced by digit-free frames).
 
     One frame per clip: consecutive frames of a clip are near copies, so this sees n digit pairs
@@ -162,5 +163,9 @@ def digit_batch(clips: np.ndarray, labels: dict, index: np.ndarray, n: int, nega
         frames[-n_neg:] = digit_free_clips(n_neg, frames.shape[1:], rng)
         targets[-n_neg:], cells[-n_neg:], weights[-n_neg:] = 0.0, 0.0, 1.0
     as_tensor = lambda x: torch.from_numpy(np.ascontiguousarray(x))  # noqa: E731
-    return {"video": to_video_batch(frames), "digits": as_tensor(targets), "digit_cells": as_tensor(cells[:, None]),
-            "cell_weights": as_tensor(weights[:, None])}
+    return {
+        "video": to_video_batch(frames),
+        "digits": as_tensor(targets),
+        "digit_cells": as_tensor(cells[:, None]),
+        "cell_weights": as_tensor(weights[:, None]),
+    }

@@ -16,9 +16,19 @@ def build_generator(config: Config, seed: int | None = None) -> Generator:
     g = config.model.generator
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed if seed is None else seed)
-        model = Generator(config.frames, config.data.frame_size, config.data.channels,
-                          g.motion_dim, g.content_dim, g.lstm_input, g.width, g.max_width, g.forget_bias,
-                          g.upsample, g.first_frame)
+        model = Generator(
+            config.frames,
+            config.data.frame_size,
+            config.data.channels,
+            g.motion_dim,
+            g.content_dim,
+            g.lstm_input,
+            g.width,
+            g.max_width,
+            g.forget_bias,
+            g.upsample,
+            g.first_frame,
+        )
         initialise(model, config.model.init)
     return model
 
@@ -27,8 +37,15 @@ def build_critic(config: Config, seed: int | None = None) -> Critic:
     c, image = config.model.critic, config.model.image_critic
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed((config.train.seed if seed is None else seed) + 1)
-        model = Critic(config.frames, config.data.frame_size, config.data.channels,
-                       tuple(c.widths), c.norm, c.dropout, c.minibatch_std,
-                       tuple(image.widths) if image.frames else None)
+        model = Critic(
+            config.frames,
+            config.data.frame_size,
+            config.data.channels,
+            tuple(c.widths),
+            c.norm,
+            c.dropout,
+            c.minibatch_std,
+            tuple(image.widths) if image.frames else None,
+        )
         initialise(model, config.model.init)
     return model

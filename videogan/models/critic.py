@@ -66,9 +66,17 @@ def pick_frames(video: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 class Critic(nn.Module):
-    def __init__(self, frames: int, frame_size: int, channels: int,
-                 widths: tuple[int, ...] = (64, 128, 256, 512), norm: str = "none", dropout: float = 0.2,
-                 minibatch_std: int = 0, image_widths: tuple[int, ...] | None = None):
+    def __init__(
+        self,
+        frames: int,
+        frame_size: int,
+        channels: int,
+        widths: tuple[int, ...] = (64, 128, 256, 512),
+        norm: str = "none",
+        dropout: float = 0.2,
+        minibatch_std: int = 0,
+        image_widths: tuple[int, ...] | None = None,
+    ):
         """`image_widths`: an ImageCritic of single frames as `self.image` (scored separately: the training steps
         call it on drawn frames, and it has its own optimiser, train.optim.image_critic)."""
         super().__init__()

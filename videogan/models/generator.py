@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-
 class LayerNormLSTMCell(nn.Module):
     """LSTM cell with LayerNorm on each gate's pre-activation and on the cell (Ba et al. 2016)."""
 
@@ -66,8 +65,9 @@ def upsampling(cin: int, cout: int, mode: str) -> list[nn.Module]:
 class FrameDecoder(nn.Module):
     """DCGAN decoder: linear to 4x4, (upsampling, LayerNorm, ReLU) per doubling, 3x3 conv, tanh."""
 
-    def __init__(self, in_dim: int, frame_size: int, channels: int, width: int, max_width: int,
-                 upsample: str = "transposed"):
+    def __init__(
+        self, in_dim: int, frame_size: int, channels: int, width: int, max_width: int, upsample: str = "transposed"
+    ):
         super().__init__()
         widths = decoder_widths(frame_size, width, max_width)
         self.stem_shape = (widths[0], 4, 4)
@@ -86,10 +86,20 @@ class FrameDecoder(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, frames: int, frame_size: int, channels: int, motion_dim: int = 128,
-                 content_dim: int = 128, lstm_input: str = "frame", width: int = 64,
-                 max_width: int = 512, forget_bias: float = 1.0, upsample: str = "transposed",
-                 first_frame: str = "noise"):
+    def __init__(
+        self,
+        frames: int,
+        frame_size: int,
+        channels: int,
+        motion_dim: int = 128,
+        content_dim: int = 128,
+        lstm_input: str = "frame",
+        width: int = 64,
+        max_width: int = 512,
+        forget_bias: float = 1.0,
+        upsample: str = "transposed",
+        first_frame: str = "noise",
+    ):
         super().__init__()
         self.first_frame = first_frame
         self.frames, self.frame_size, self.channels = frames, frame_size, channels
@@ -106,8 +116,9 @@ class Generator(nn.Module):
         """Size of the fresh noise the LSTM reads per step (`noise` input mode only)."""
         return self.motion_dim if self.lstm_input == "noise" else 0
 
-    def sample_noise(self, n: int, generator: torch.Generator | None = None,
-                     device: torch.device | str = "cpu") -> torch.Tensor:
+    def sample_noise(
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    ) -> torch.Tensor:
         """Everything the generator needs for n videos: (n, noise_dim + frames * step_noise_dim)."""
         dim = self.noise_dim + self.frames * self.step_noise_dim()
         return torch.rand(n, dim, generator=generator).to(device) * 2 - 1

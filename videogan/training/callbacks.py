@@ -92,8 +92,9 @@ class ProgressBar(Callback):
         self.bar: tqdm | None = None
 
     def on_train_start(self, info: dict[str, Any]) -> None:
-        self.bar = tqdm(total=info["iterations"], initial=info["start_step"], desc="train", unit="it",
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=info["iterations"], initial=info["start_step"], desc="train", unit="it", dynamic_ncols=True
+        )
 
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
         if self.bar is None:

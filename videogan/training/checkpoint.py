@@ -48,5 +48,6 @@ def load(path: str | Path, kinds: tuple[str, ...] = ("full", "generator")) -> di
 def architecture_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Lines naming each architecture key whose value differs."""
     keys = sorted(set(saved) | set(current))
-    return [f"{k}: checkpoint {saved.get(k)!r} != config {current.get(k)!r}"
-            for k in keys if saved.get(k) != current.get(k)]
+    return [
+        f"{k}: checkpoint {saved.get(k)!r} != config {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)
+    ]

@@ -36,8 +36,15 @@ from videogan.training.interrupt import StopRequest
 from videogan.training.optim import clip_gradients, grad_norm
 from videogan.training.schedule import instance_noise_sigma, run_until, scheduled_critic_steps
 from videogan.training.state import TrainingState
-from videogan.training.steps import (CriticInputs, Networks, StepSetup, critic_step_loss, draw,
-                                     generator_step_loss, step_generator)
+from videogan.training.steps import (
+    CriticInputs,
+    Networks,
+    StepSetup,
+    critic_step_loss,
+    draw,
+    generator_step_loss,
+    step_generator,
+)
 
 __all__ = ["OutputPaths", "TrainResult", "Trainer", "TrainingDiverged", "TrainingInterrupted"]
 
@@ -53,8 +60,13 @@ class OutputPaths:
     @classmethod
     def under(cls, root: str | Path) -> "OutputPaths":
         root = Path(root)
-        return cls(root / "models/checkpoint.pt", root / "models/snapshots", root / ".videogan/resume",
-                   root / "reports/train_log.jsonl", root / "reports/tensorboard")
+        return cls(
+            root / "models/checkpoint.pt",
+            root / "models/snapshots",
+            root / ".videogan/resume",
+            root / "reports/train_log.jsonl",
+            root / "reports/tensorboard",
+        )
 
 
 @dataclass(frozen=True)
@@ -66,9 +78,17 @@ class TrainResult:
 
 
 class Trainer:
-    def __init__(self, config: Config, batches, paths: OutputPaths, callbacks: list[Callback] = (),
-                 data_digest: str = "", resume_from: str | Path | None = None, rank: Rank | None = None,
-                 say=print):
+    def __init__(
+        self,
+        config: Config,
+        batches,
+        paths: OutputPaths,
+        callbacks: list[Callback] = (),
+        data_digest: str = "",
+        resume_from: str | Path | None = None,
+        rank: Rank | None = None,
+        say=print,
+    ):
         self.config, self.batches, self.paths = config, batches, paths
         self.callbacks = list(callbacks)
         self.hash = training_hash(config, data_digest)
@@ -77,19 +97,33 @@ class Trainer:
         self.rank = rank or init_from_env(self.device)
         self.say = say if self.rank.is_main else (lambda *_: None)
         if config.train.batch_size % self.rank.world:
-            raise ConfigError(f"train.batch_size {config.train.batch_size} must divide by the "
-                              f"{self.rank.world} processes")
+            raise ConfigError(
+                f"train.batch_size {config.train.batch_size} must divide by the {self.rank.world} processes"
+            )
         if self.device.type == "cuda" and config.train.tf32:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.state = TrainingState.fresh(config, self.device)
-        self.setup = StepSetup.of(self.state.generator, self.state.critic, config.train.loss,
-                                  config.train.gp_lambda, config.train.augment, config.model.image_critic)
+        self.setup = StepSetup.of(
+            self.state.generator,
+            self.state.critic,
+            config.train.loss,
+            config.train.gp_lambda,
+            config.train.augment,
+            config.model.image_critic,
+        )
         self.nets = self._networks()
         self.guard = FiniteGuard(self.device)
         train = config.train
-        self.critic_inputs = CriticInputs(self.nets, self.setup, train.seed, train.batch_size,
-                                          (self.rank.rank, self.rank.world), self.device, train.schedule.n_critic,
-                                          self._autocast)
+        self.critic_inputs = CriticInputs(
+            self.nets,
+            self.setup,
+            train.seed,
+            train.batch_size,
+            (self.rank.rank, self.rank.world),
+            self.device,
+            train.schedule.n_critic,
+            self._autocast,
+        )
 
     @property
     def resume_path(self) -> Path:
@@ -101,8 +135,7 @@ class Trainer:
         channels_last = train.channels_last is True or (train.channels_last == "auto" and self.device.type == "cpu")
         if channels_last and self.state.generator_ema is not None:
             self.state.generator_ema.decoder.to(memory_format=torch.channels_last)
-        return Networks.build(self.state.generator, self.state.critic, train.compile, train.compile_mode,
-                              channels_last)
+        return Networks.build(self.state.generator, self.state.critic, train.compile, train.compile_mode, channels_last)
 
     def _autocast(self):
         if self.config.train.amp == "bf16" and self.device.type == "cuda":
@@ -124,18 +157,22 @@ class Trainer:
                 f"a finished run of this config is at step {state['step']} ({self.resume_path}, with its "
                 f"snapshots in {self.paths.snapshots}); train.iterations={iterations} would replace it with a "
                 f"shorter run. To keep it, set train.iterations to {state['step']} or more (it resumes); "
-                f"to replace it, delete {self.resume_path} and rerun")
+                f"to replace it, delete {self.resume_path} and rerun"
+            )
         if state["step"] == iterations:
-            self.say(f"starting fresh: the resume state is at step {state['step']}, "
-                     f"train.iterations={iterations}: a rerun of a finished run")
+            self.say(
+                f"starting fresh: the resume state is at step {state['step']}, "
+                f"train.iterations={iterations}: a rerun of a finished run"
+            )
             return None
         self.state.restore(state, self.resume_path, same_config=True)
         self.say(f"resuming from step {state['step']} ({self.resume_path})")
         return self.resume_path
 
     # ------------------------------------------------------------------- steps
-    def _critic_step(self, real: torch.Tensor, sigma: float, want_norm: bool,
-                     planned: int) -> tuple[torch.Tensor, dict]:
+    def _critic_step(
+        self, real: torch.Tensor, sigma: float, want_norm: bool, planned: int
+    ) -> tuple[torch.Tensor, dict]:
         s, counters, train = self.state, self.state.counters, self.config.train
         d, fake = self.critic_inputs.take(counters.batches, sigma, planned)
         every = train.gp_every
@@ -182,8 +219,12 @@ class Trainer:
             clip_gradients(params, getattr(train.clip, g), train.clip.mode)
             self._optimizer_step(g)
         if s.generator_ema is not None:
-            update_average(s.generator_ema, s.generator, warmed_up_decay(train.ema_decay, counters.generator_steps),
-                           keep=self.guard.keep_weight())
+            update_average(
+                s.generator_ema,
+                s.generator,
+                warmed_up_decay(train.ema_decay, counters.generator_steps),
+                keep=self.guard.keep_weight(),
+            )
         counters.generator_steps += 1
         return loss, stats
 
@@ -226,8 +267,13 @@ class Trainer:
         return self._summarise(critic, generator, collected, sigma)
 
     def _summarise(self, critic, generator, collected: list[dict], sigma: float) -> dict[str, float]:
-        metrics = {"loss_critic": float(critic.last_loss), "loss_generator": float(generator.last_loss),
-                   "critic_steps": critic.steps, "generator_steps": generator.steps, "sigma": sigma}
+        metrics = {
+            "loss_critic": float(critic.last_loss),
+            "loss_generator": float(generator.last_loss),
+            "critic_steps": critic.steps,
+            "generator_steps": generator.steps,
+            "sigma": sigma,
+        }
         for key in ("wasserstein", "gradient_penalty", "wasserstein_image", "gradient_penalty_image"):
             values = [float(c[key]) for c in collected if key in c]
             if values:
@@ -258,8 +304,9 @@ class Trainer:
 
     def _periodic_outputs(self) -> None:
         step, train = self.state.counters.step, self.config.train
-        snapshot, resume, videos = (step % every == 0 for every in
-                                    (train.snapshot_every, train.resume_every, train.video_every))
+        snapshot, resume, videos = (
+            step % every == 0 for every in (train.snapshot_every, train.resume_every, train.video_every)
+        )
         if snapshot or resume or videos:
             self._check_health()  # every rank: they all hold the same flag
         if not self.rank.is_main:
@@ -290,9 +337,17 @@ class Trainer:
             if module is not None:
                 broadcast_parameters(module, self.rank)
         counters, train = self.state.counters, self.config.train
-        self._emit("on_train_start", {
-            "config": self.config, "start_step": counters.step, "iterations": train.iterations,
-            "resumed": resumed is not None, "training_hash": self.hash, "extra": self.state.extra})
+        self._emit(
+            "on_train_start",
+            {
+                "config": self.config,
+                "start_step": counters.step,
+                "iterations": train.iterations,
+                "resumed": resumed is not None,
+                "training_hash": self.hash,
+                "extra": self.state.extra,
+            },
+        )
         try:
             metrics = self._train(fresh=resumed is None)
         except BaseException as exc:
@@ -320,8 +375,11 @@ class Trainer:
                 if want_log:
                     self._check_health()
                     elapsed = time.perf_counter() - tick
-                    metrics = {**logged, "it_per_s": (counters.step - done_at_tick) / elapsed,
-                               "videos_per_s": (self._videos_seen() - videos_at_tick) / elapsed}
+                    metrics = {
+                        **logged,
+                        "it_per_s": (counters.step - done_at_tick) / elapsed,
+                        "videos_per_s": (self._videos_seen() - videos_at_tick) / elapsed,
+                    }
                     self._emit("on_log", counters.step, metrics)
                     tick, done_at_tick, videos_at_tick = time.perf_counter(), counters.step, self._videos_seen()
                 self._periodic_outputs()

@@ -30,8 +30,9 @@ def scheduled_critic_steps(schedule: ScheduleConfig, iteration: int) -> int:
     return schedule.burst_steps if burst else schedule.n_critic
 
 
-def run_until(step: Callable[[int], torch.Tensor | float], scheduled: int, threshold: float | None,
-              cap: int) -> StepCount:
+def run_until(
+    step: Callable[[int], torch.Tensor | float], scheduled: int, threshold: float | None, cap: int
+) -> StepCount:
     """Call `step(i)` `scheduled` times, then, if a threshold is set, until the loss is at or below it
     or `max(cap, scheduled)` steps were taken. `step` returns the loss of the step it took; only a
     threshold reads it on the host (a device sync per step)."""

@@ -100,7 +100,8 @@ class TrainingState:
         if diff:
             raise checkpoint.CheckpointError(
                 f"cannot resume from {source}: its architecture differs from the config:\n  "
-                + "\n  ".join(diff) + "\nuse the saved settings or train from scratch"
+                + "\n  ".join(diff)
+                + "\nuse the saved settings or train from scratch"
             )
         self.generator.load_state_dict(state["generator"])
         if self.generator_ema is not None:  # a state saved without an average starts it from its weights

@@ -67,8 +67,15 @@ class StepSetup:
     image: ImageCriticConfig = ImageCriticConfig()
 
     @classmethod
-    def of(cls, generator: Generator, critic: Critic, loss: str, gp_lambda: float,
-           augment: AugmentConfig = AugmentConfig(), image: ImageCriticConfig = ImageCriticConfig()) -> "StepSetup":
+    def of(
+        cls,
+        generator: Generator,
+        critic: Critic,
+        loss: str,
+        gp_lambda: float,
+        augment: AugmentConfig = AugmentConfig(),
+        image: ImageCriticConfig = ImageCriticConfig(),
+    ) -> "StepSetup":
         shape = (generator.channels, generator.frames, generator.frame_size, generator.frame_size)
         dim = generator.noise_dim + generator.frames * generator.step_noise_dim()
         return cls(loss, gp_lambda, dim, shape, critic.feature_dim, critic.dropout, augment, image)
@@ -129,8 +136,14 @@ class Networks:
     video_format: torch.memory_format = torch.contiguous_format  # layout of the critic's inputs
 
     @classmethod
-    def build(cls, generator: Generator, critic: Critic, compile: bool = False, mode: str = "default",
-              channels_last: bool = False) -> "Networks":
+    def build(
+        cls,
+        generator: Generator,
+        critic: Critic,
+        compile: bool = False,
+        mode: str = "default",
+        channels_last: bool = False,
+    ) -> "Networks":
         video_format = torch.contiguous_format
         if channels_last:
             critic.features.to(memory_format=torch.channels_last_3d)
@@ -141,12 +154,14 @@ class Networks:
         if not compile:
             return cls(generator, critic, generator, critic, video_format)
         mode = None if mode == "default" else mode
-        return cls(generator, critic, torch.compile(generator, mode=mode), torch.compile(critic, mode=mode),
-                   video_format)
+        return cls(
+            generator, critic, torch.compile(generator, mode=mode), torch.compile(critic, mode=mode), video_format
+        )
 
 
-def _critic_input(x: torch.Tensor, d: Draws, name: str, setup: StepSetup,
-                  video_format: torch.memory_format) -> torch.Tensor:
+def _critic_input(
+    x: torch.Tensor, d: Draws, name: str, setup: StepSetup, video_format: torch.memory_format
+) -> torch.Tensor:
     """The augmented (train.augment) video with its instance noise, in the critic's layout."""
     if d[f"augment_{name}"] is not None:
         x = aug.augment(x, d[f"augment_{name}"], setup.augment)
@@ -170,8 +185,17 @@ class CriticInputs:
     sequential frame decodes once, not once per critic step). Each step keeps its own keyed draws.
     """
 
-    def __init__(self, nets: Networks, setup: StepSetup, seed: int, batch: int, shard: tuple[int, int],
-                 device: torch.device, group: int, autocast: Callable = contextlib.nullcontext):
+    def __init__(
+        self,
+        nets: Networks,
+        setup: StepSetup,
+        seed: int,
+        batch: int,
+        shard: tuple[int, int],
+        device: torch.device,
+        group: int,
+        autocast: Callable = contextlib.nullcontext,
+    ):
         self.nets, self.setup, self.seed, self.batch, self.shard = nets, setup, seed, batch, shard
         self.device, self.group, self.autocast = device, group, autocast
         self.queue: deque[tuple[int, Draws, torch.Tensor]] = deque()
@@ -181,8 +205,12 @@ class CriticInputs:
         if not self.queue or self.queue[0][0] != counter:
             self.queue.clear()
             counters = range(counter, counter + max(1, min(self.group, planned)))
-            draws = [draw(self.setup, self.batch, sigma, step_generator(self.seed, "critic", c, self.device),
-                          critic_step=True).shard(*self.shard) for c in counters]
+            draws = [
+                draw(
+                    self.setup, self.batch, sigma, step_generator(self.seed, "critic", c, self.device), critic_step=True
+                ).shard(*self.shard)
+                for c in counters
+            ]
             with self.autocast():
                 fakes = make_fakes(self.nets, draws)
             self.queue.extend(zip(counters, draws, fakes))
@@ -194,8 +222,14 @@ class CriticInputs:
         self.queue.clear()
 
 
-def critic_step_loss(nets: Networks, real: torch.Tensor, fake: torch.Tensor, d: Draws, setup: StepSetup,
-                     penalty_weight: float | None = None) -> tuple[torch.Tensor, dict]:
+def critic_step_loss(
+    nets: Networks,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    d: Draws,
+    setup: StepSetup,
+    penalty_weight: float | None = None,
+) -> tuple[torch.Tensor, dict]:
     """The critic's loss on one batch, with the penalty weighted by `penalty_weight` (default
     `gp_lambda`; 0 skips it, as `train.gp_every` does on the steps between penalties)."""
     real_in = _critic_input(real, d, "real", setup, nets.video_format)
@@ -215,8 +249,15 @@ def critic_step_loss(nets: Networks, real: torch.Tensor, fake: torch.Tensor, d: 
     return loss, stats
 
 
-def _image_critic_loss(critic: Critic, real_in: torch.Tensor, fake_in: torch.Tensor, d: Draws, setup: StepSetup,
-                       video_penalty_weight: float, stats: dict) -> torch.Tensor:
+def _image_critic_loss(
+    critic: Critic,
+    real_in: torch.Tensor,
+    fake_in: torch.Tensor,
+    d: Draws,
+    setup: StepSetup,
+    video_penalty_weight: float,
+    stats: dict,
+) -> torch.Tensor:
     """The image critic's loss on the drawn frames of the same inputs, with its own penalty (on the steps where
     the video critic has one, scaled as train.gp_every scales that)."""
     real_frames, fake_frames = pick_frames(real_in, d["frames_real"]), pick_frames(fake_in, d["frames_fake"])
