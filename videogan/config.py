@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -183,7 +184,7 @@ class Config(Strict):
 
 
 # ------------------------------------------------------------------- loading
-def _format_error(err: dict[str, Any], prefix: str) -> str:
+def _format_error(err: Mapping[str, Any], prefix: str) -> str:
     path = ".".join(str(p) for p in err["loc"])
     where = f"{prefix}{path}" if path else prefix.rstrip(": ")
     if err["type"] == "extra_forbidden":

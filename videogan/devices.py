@@ -4,6 +4,7 @@ and `evaluate.device`, and, under torchrun, the GPU of this process's local rank
 from __future__ import annotations
 
 import os
+from typing import TypeVar
 
 import torch
 
@@ -30,3 +31,11 @@ def resolve_device(preference: str, key: str) -> torch.device:
         torch.cuda.set_device(index)
         return torch.device("cuda", index)
     return torch.device("cpu")
+
+
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def to_layout(module: M, memory_format: torch.memory_format) -> M:
+    """`module` with its weights in `memory_format` (channels_last, channels_last_3d), in place."""
+    return module.to(memory_format=memory_format)  # type: ignore[call-overload]  # the stub lacks this keyword

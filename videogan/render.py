@@ -55,7 +55,7 @@ def _indexed(frames: np.ndarray) -> tuple[np.ndarray, bytes]:
     t, h, w, _ = frames.shape
     stacked = Image.fromarray(np.ascontiguousarray(frames).reshape(t * h, w, 3))
     quantised = stacked.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    palette = bytes(quantised.getpalette()[:768]).ljust(768, b"\0")
+    palette = bytes((quantised.getpalette() or [])[:768]).ljust(768, b"\0")
     return np.asarray(quantised).reshape(t, h, w), palette
 
 

@@ -48,6 +48,7 @@ def fetch(
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    error: Exception | None = None
     for attempt in range(retries + 1):
         try:
             _stream(url, part, timeout, progress)

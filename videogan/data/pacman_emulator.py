@@ -40,7 +40,8 @@ class TravelPolicy:
 
     def __init__(self, rng: np.random.Generator, turn_probability: float):
         self.rng, self.p = rng, turn_probability
-        self.direction, self.last, self.still = LEFT, None, 0
+        self.direction, self.still = LEFT, 0
+        self.last: tuple[int, int] | None = None
 
     def act(self, position: tuple[int, int], elapsed: int) -> int:
         """Next action, given Pacman's position and the emulator frames since the last call."""
@@ -95,7 +96,9 @@ def rollout(env, cfg: PacmanEmulator, seed: int, rng: np.random.Generator) -> tu
             break
         obs, *_ = env.step(LEFT)
         recent.append(crop(obs))
-    policy, frames, positions, over = TravelPolicy(rng, cfg.turn_probability), [], [], False
+    policy, over = TravelPolicy(rng, cfg.turn_probability), False
+    frames: list[np.ndarray] = []
+    positions: list = []
     while len(frames) < cfg.episode_frames and not over:
         action = policy.act(where(), cfg.frame_skip)
         for _ in range(cfg.frame_skip):

@@ -114,7 +114,8 @@ def content_digest(splits: dict[str, np.ndarray], labels: dict[str, dict[str, np
     """sha256 over every split's and label's name, dtype, shape and bytes."""
     h = hashlib.sha256()
     items = [(s, splits[s]) for s in sorted(splits)]
-    items += [(f"{s}_labels.{k}", v) for s in sorted(labels or {}) for k, v in sorted(labels[s].items())]
+    labels = labels or {}
+    items += [(f"{s}_labels.{k}", v) for s in sorted(labels) for k, v in sorted(labels[s].items())]
     for name, arr in items:
         h.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
         flat = arr.reshape(len(arr), int(np.prod(arr.shape[1:])))

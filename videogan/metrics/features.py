@@ -56,6 +56,7 @@ def extract(
             parts[key].append(value.float().cpu().numpy())
     probs = np.concatenate(parts["probs"]) if parts["probs"] else None
     k = evaluator.arch.digits_per_video
+    modes: np.ndarray | None
     if digits is not None and k:
         modes = modes_from_digits(digits, k)
     else:

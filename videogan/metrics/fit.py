@@ -75,11 +75,11 @@ def fit_evaluator(
                 batches.append(digit_batch(train, train_labels, index, n, cfg.negatives, digit, rng))
             loss = sum(_loss(model, {k: v.to(device) for k, v in b.items()}) for b in batches)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[union-attr]  # a sum of one or two loss tensors
             optimiser.step()
             schedule.step()
             bar.update()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}")  # type: ignore[union-attr]
     bar.close()
     model.eval()
     set_normalisation(model, val, device)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videogan.devices import to_layout
 from videogan.errors import EvaluatorError
 from videogan.metrics.config import I3D_MIN_FRAMES as MIN_FRAMES
 from videogan.metrics.i3d_weights import flatten, load_arrays, weights_path
@@ -172,4 +173,4 @@ def load_i3d(path: str | Path | None = None, device: str | torch.device = "cpu")
     except (KeyError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()
         raise EvaluatorError(f"the I3D weights do not fit the Inception-I3D layout ({' '.join(first[:2])})") from None
-    return model.to(device, memory_format=torch.channels_last_3d).eval().requires_grad_(False)
+    return to_layout(model.to(device), torch.channels_last_3d).eval().requires_grad_(False)

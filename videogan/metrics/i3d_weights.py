@@ -12,7 +12,7 @@ import hashlib
 import importlib.metadata
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -37,7 +37,7 @@ def _array(*args: Any) -> np.ndarray:
 
     if not (isinstance(args[0], type) and args[0] is np.ndarray):
         raise EvaluatorError(f"the I3D weights ask for an array of class {args[0]!r}; only numpy.ndarray is accepted")
-    return _reconstruct(*args)
+    return cast(np.ndarray, _reconstruct(*args))
 
 
 _ALLOWED = {

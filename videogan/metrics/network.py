@@ -110,6 +110,11 @@ class TemporalEncoder(nn.Module):
 
 
 class Evaluator(nn.Module):
+    frame_mean: torch.Tensor  # buffers, set by fit.set_normalisation
+    frame_scale: torch.Tensor
+    video_mean: torch.Tensor
+    video_scale: torch.Tensor
+
     def __init__(self, arch: Architecture):
         super().__init__()
         self.arch = arch
@@ -156,7 +161,7 @@ class Evaluator(nn.Module):
         out = {"what": what.view(b, t, -1), "where": where, "motion": motion, "order": self.order(motion)}
         if self.classifier is not None and read_digits:
             out["encoder_digits"] = self.classifier(what).view(b, t, -1)
-            cells = self.reader(frames)
+            cells = self.reader(frames)  # type: ignore[misc]  # the reader and the classifier exist together
             out["digit_cells"] = cells.view(b, t, *cells.shape[1:])
             out["digits"] = cells.amax(dim=(2, 3)).view(b, t, -1)
         return out

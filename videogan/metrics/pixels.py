@@ -72,7 +72,7 @@ def moving_sprites(clips: np.ndarray) -> np.ndarray:
     out = np.zeros((n, t - 1), np.int64)
     for i in range(n):
         video = np.asarray(clips[i], np.int16)
-        changed = (np.abs(np.diff(video, axis=0)) > CHANGED).any(axis=-1)  # (T - 1, H, W)
+        changed = np.asarray((np.abs(np.diff(video, axis=0)) > CHANGED).any(axis=-1))  # (T - 1, H, W)
         for j, mask in enumerate(changed):
             labels, count = ndimage.label(mask, structure=_EIGHT_NEIGHBOURS)
             if count:

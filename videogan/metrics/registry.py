@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import wasserstein_distance
@@ -81,7 +81,8 @@ def compute(
     """Every metric (or those named) that applies to a store of `source`, of `fake` against `real`;
     each computation runs once."""
     chosen = [METRICS[n] for n in names] if names else list(METRICS.values())
-    results, out = {}, {}
+    results: dict[Callable, Any] = {}
+    out: dict[str, float] = {}
     for m in chosen:
         if not m.applies(fake, real, source):
             continue

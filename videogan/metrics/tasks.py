@@ -98,7 +98,7 @@ def crop(clips: np.ndarray, index: np.ndarray, length: int, rng: np.random.Gener
 def shuffle_half(clips: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle the frames of a random half of the clips: (clips, permutation per clip, order label 0/1)."""
     b, length = clips.shape[:2]
-    shuffled = rng.random(b) < 0.5
+    shuffled: np.ndarray = rng.random(b) < 0.5  # type: ignore[assignment]  # an array; the stub says bool
     perms = np.tile(np.arange(length), (b, 1))
     for i in np.nonzero(shuffled)[0]:
         while np.array_equal(perms[i], np.arange(length)):

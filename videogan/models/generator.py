@@ -131,6 +131,7 @@ class Generator(nn.Module):
         h, c = motion, motion
         warm_up = self.first_frame == "lstm"
         if warm_up:
+            first: torch.Tensor | None
             if self.lstm_input == "noise":
                 first = step_noise[:, 0]
             else:

@@ -16,7 +16,8 @@ def initialise(module: nn.Module, scheme: str = "glorot") -> None:
                 nn.init.xavier_uniform_(m.weight)
             else:
                 nn.init.normal_(m.weight, 0.0, 0.02)
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
+            bias = getattr(m, "bias", None)
+            if bias is not None:
+                nn.init.zeros_(bias)
         elif isinstance(m, LayerNormLSTMCell):
             m.reset_gate_shift()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from videogan.config import Config
@@ -18,7 +19,7 @@ def train_from_store(
     root: str | Path = ".",
     resume_from=None,
     tensorboard: bool = True,
-    callbacks: list[Callback] = (),
+    callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
     paths = OutputPaths.under(root)
     meta = verify_store(store)  # an edited store is refused, not trained on under its old digest

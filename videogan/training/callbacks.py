@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
 
 from videogan.files import write_atomic
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class Callback:
@@ -61,7 +64,7 @@ class TensorBoardLog(Callback):
 
     def __init__(self, log_dir: str | Path, fps: int = 8):
         self.log_dir, self.fps = Path(log_dir), fps
-        self.writer = None
+        self.writer: SummaryWriter | None = None
 
     def on_train_start(self, info: dict[str, Any]) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -69,6 +72,7 @@ class TensorBoardLog(Callback):
         self.writer = SummaryWriter(str(self.log_dir))
 
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
+        assert self.writer is not None
         for name, value in metrics.items():
             self.writer.add_scalar(f"train/{name}", value, step)
 
@@ -77,14 +81,17 @@ class TensorBoardLog(Callback):
         frames = ((videos.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 1, 3, 4)
         if frames.shape[2] == 1:
             frames = frames.expand(-1, -1, 3, -1, -1)  # moviepy's GIF writer wants RGB
+        assert self.writer is not None
         self.writer.add_video("samples", frames, step, fps=self.fps)
 
     def on_train_end(self, checkpoint: Path, metrics: dict[str, float]) -> None:
-        self.writer.flush()
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.flush()
+            self.writer.close()
 
     def on_train_stop(self, error: BaseException) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 class ProgressBar(Callback):

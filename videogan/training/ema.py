@@ -9,12 +9,15 @@ so that a short run is not dominated by its random initial weights.
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import torch
 from torch import nn
 
+M = TypeVar("M", bound=nn.Module)
 
-def averaged_copy(module: nn.Module) -> nn.Module:
+
+def averaged_copy(module: M) -> M:
     average = copy.deepcopy(module)
     average.requires_grad_(False)
     return average
@@ -30,11 +33,12 @@ def update_average(average: nn.Module, live: nn.Module, decay: float, keep: torc
     `keep`, a 0-d device tensor, scales the step (0 skips it) without a host read: it multiplies the
     differences as a tensor (`torch._foreach_lerp_` would take it as a Python scalar, reading it on the
     host at every generator step)."""
-    averaged, current = list(average.parameters()), list(live.parameters())
+    averaged: list[torch.Tensor] = list(average.parameters())
+    current: list[torch.Tensor] = list(live.parameters())
     if keep is None:
         torch._foreach_lerp_(averaged, current, 1.0 - decay)
     else:
-        steps = torch._foreach_sub(current, averaged)
+        steps = list(torch._foreach_sub(current, averaged))
         torch._foreach_mul_(steps, keep * (1.0 - decay))
         torch._foreach_add_(averaged, steps)
     for a, b in zip(average.buffers(), live.buffers()):

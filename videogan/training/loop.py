@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from videogan.config import Config, training_hash
-from videogan.devices import resolve_device
+from videogan.devices import resolve_device, to_layout
 from videogan.errors import ConfigError, TrainingInterrupted
 from videogan.training import checkpoint
 from videogan.training.callbacks import Callback
@@ -83,7 +84,7 @@ class Trainer:
         config: Config,
         batches,
         paths: OutputPaths,
-        callbacks: list[Callback] = (),
+        callbacks: Sequence[Callback] = (),
         data_digest: str = "",
         resume_from: str | Path | None = None,
         rank: Rank | None = None,
@@ -134,7 +135,7 @@ class Trainer:
         train = self.config.train
         channels_last = train.channels_last is True or (train.channels_last == "auto" and self.device.type == "cpu")
         if channels_last and self.state.generator_ema is not None:
-            self.state.generator_ema.decoder.to(memory_format=torch.channels_last)
+            to_layout(self.state.generator_ema.decoder, torch.channels_last)
         return Networks.build(self.state.generator, self.state.critic, train.compile, train.compile_mode, channels_last)
 
     def _autocast(self):
@@ -222,7 +223,7 @@ class Trainer:
             update_average(
                 s.generator_ema,
                 s.generator,
-                warmed_up_decay(train.ema_decay, counters.generator_steps),
+                warmed_up_decay(train.ema_decay or 0.0, counters.generator_steps),
                 keep=self.guard.keep_weight(),
             )
         counters.generator_steps += 1
@@ -231,7 +232,7 @@ class Trainer:
     def _optimizer_step(self, group: str) -> None:
         """The update, skipped on the device once a loss was not finite."""
         optimizer = self.state.optimizers[group]
-        optimizer.found_inf = self.guard.found_inf
+        optimizer.found_inf = self.guard.found_inf  # type: ignore[attr-defined]  # read by fused optimisers
         optimizer.step()
 
     def _check_health(self) -> None:

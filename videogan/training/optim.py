@@ -16,11 +16,13 @@ def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimizerConfig) -> tor
     non-finite loss stops training without the host reading the loss (videogan.training.health)."""
     params = list(params)
     if cfg.type == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=True)
+        return torch.optim.Adam(
+            params, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), weight_decay=cfg.weight_decay, fused=True
+        )
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=True)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig) -> torch.optim.lr_scheduler.LRScheduler:
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig) -> torch.optim.lr_scheduler.ExponentialLR:
     """Exponential decay per generator iteration; gamma 1 (constant) when `lr_decay` is null."""
     return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay or 1.0)
 
@@ -42,7 +44,7 @@ def clip_gradients(params: Iterable[nn.Parameter], max_norm: float, mode: str) -
     if mode == "global":
         torch.nn.utils.clip_grad_norm_(with_grad, max_norm, foreach=True)
         return
-    grads = [p.grad for p in with_grad]
+    grads = [p.grad for p in with_grad if p.grad is not None]
     norms = torch.stack(torch._foreach_norm(grads))
-    scales = (max_norm / (norms + 1e-6)).clamp_(max=1.0)
-    torch._foreach_mul_(grads, list(scales.unbind()))
+    scales: list[torch.Tensor] = list((max_norm / (norms + 1e-6)).clamp_(max=1.0).unbind())
+    torch._foreach_mul_(grads, scales)

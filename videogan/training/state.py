@@ -30,7 +30,7 @@ class TrainingState:
     generator: Generator
     critic: Critic
     optimizers: dict[str, torch.optim.Optimizer]
-    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
+    schedulers: dict[str, torch.optim.lr_scheduler.ExponentialLR]
     counters: Counters = field(default_factory=Counters)
     generator_ema: Generator | None = None  # train.ema_decay's running average; None when it is null
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the tracking run id
@@ -39,13 +39,13 @@ class TrainingState:
     def fresh(cls, config: Config, device: torch.device) -> "TrainingState":
         generator = build_generator(config).to(device)
         critic = build_critic(config).to(device)
-        groups = {
+        groups: dict[str, list[torch.nn.Parameter]] = {
             "critic": critic.video_parameters(),
             "decoder": generator.decoder_parameters(),
             "lstm": generator.lstm_parameters(),
         }
         if critic.image is not None:
-            groups["image_critic"] = critic.image.parameters()
+            groups["image_critic"] = list(critic.image.parameters())
         settings: dict[str, OptimizerConfig] = {g: getattr(config.train.optim, g) for g in groups}
         optimizers = {g: build_optimizer(groups[g], settings[g]) for g in groups}
         schedulers = {g: build_scheduler(optimizers[g], settings[g]) for g in groups}

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from videogan.config import AugmentConfig, ImageCriticConfig
+from videogan.devices import to_layout
 from videogan.losses import critic_loss, generator_loss, gradient_penalty
 from videogan.models import Critic, Generator
 from videogan.models.critic import pick_frames
@@ -48,6 +49,10 @@ class Draws:
 
     def __getitem__(self, key: str) -> torch.Tensor | None:
         return self.tensors.get(key)
+
+    def need(self, key: str) -> torch.Tensor:
+        """A draw the step cannot go without (KeyError naming it if it was not drawn)."""
+        return self.tensors[key]
 
     def shard(self, rank: int, world: int) -> "Draws":
         return Draws({k: v.chunk(world)[rank] for k, v in self.tensors.items()})
@@ -146,16 +151,20 @@ class Networks:
     ) -> "Networks":
         video_format = torch.contiguous_format
         if channels_last:
-            critic.features.to(memory_format=torch.channels_last_3d)
+            to_layout(critic.features, torch.channels_last_3d)
             if critic.image is not None:
-                critic.image.to(memory_format=torch.channels_last)
-            generator.decoder.to(memory_format=torch.channels_last)
+                to_layout(critic.image, torch.channels_last)
+            to_layout(generator.decoder, torch.channels_last)
             video_format = torch.channels_last_3d
         if not compile:
             return cls(generator, critic, generator, critic, video_format)
-        mode = None if mode == "default" else mode
+        compile_mode = None if mode == "default" else mode
         return cls(
-            generator, critic, torch.compile(generator, mode=mode), torch.compile(critic, mode=mode), video_format
+            generator,
+            critic,
+            torch.compile(generator, mode=compile_mode),
+            torch.compile(critic, mode=compile_mode),
+            video_format,
         )
 
 
@@ -164,7 +173,7 @@ def _critic_input(
 ) -> torch.Tensor:
     """The augmented (train.augment) video with its instance noise, in the critic's layout."""
     if d[f"augment_{name}"] is not None:
-        x = aug.augment(x, d[f"augment_{name}"], setup.augment)
+        x = aug.augment(x, d.need(f"augment_{name}"), setup.augment)
     noise = d[f"noise_{name}"]
     x = x if noise is None else x + noise.to(x.dtype)
     return x.contiguous(memory_format=video_format)
@@ -173,7 +182,7 @@ def _critic_input(
 @torch.no_grad()
 def make_fakes(nets: Networks, draws: list[Draws]) -> tuple[torch.Tensor, ...]:
     """The fakes of several critic steps from one generator call (their noise stacked)."""
-    zs = [d["z"] for d in draws]
+    zs = [d.need("z") for d in draws]
     return nets.generate(torch.cat(zs)).split([len(z) for z in zs])
 
 
@@ -260,14 +269,16 @@ def _image_critic_loss(
 ) -> torch.Tensor:
     """The image critic's loss on the drawn frames of the same inputs, with its own penalty (on the steps where
     the video critic has one, scaled as train.gp_every scales that)."""
-    real_frames, fake_frames = pick_frames(real_in, d["frames_real"]), pick_frames(fake_in, d["frames_fake"])
-    real_scores, fake_scores = critic.image(real_frames), critic.image(fake_frames)
+    image = critic.image
+    assert image is not None
+    real_frames, fake_frames = pick_frames(real_in, d.need("frames_real")), pick_frames(fake_in, d.need("frames_fake"))
+    real_scores, fake_scores = image(real_frames), image(fake_frames)
     labels = None if d["real_labels"] is None else d["real_labels"].repeat_interleave(setup.image.frames)
     loss = critic_loss(setup.loss, real_scores, fake_scores, labels)
     stats["wasserstein_image"] = (real_scores.mean() - fake_scores.mean()).detach()
     if d["eps_image"] is not None and video_penalty_weight > 0:
         scale = video_penalty_weight / setup.gp_lambda if setup.gp_lambda > 0 else 1.0
-        penalty = gradient_penalty(critic.image, real_frames, fake_frames, d["eps_image"])
+        penalty = gradient_penalty(image, real_frames, fake_frames, d["eps_image"])
         loss = loss + setup.image.gp_lambda * scale * penalty
         stats["gradient_penalty_image"] = penalty.detach()
     return loss
@@ -278,6 +289,6 @@ def generator_step_loss(nets: Networks, d: Draws, setup: StepSetup) -> torch.Ten
     fake_in = _critic_input(fake, d, "fake", setup, nets.video_format)
     loss = generator_loss(setup.loss, nets.score(fake_in, d["mask_fake"]))
     if nets.critic.image is not None:
-        image_scores = nets.critic.image(pick_frames(fake_in, d["frames_fake"]))
+        image_scores = nets.critic.image(pick_frames(fake_in, d.need("frames_fake")))
         loss = loss + setup.image.weight * generator_loss(setup.loss, image_scores)
     return loss
