@@ -1,6 +1,6 @@
 """Scheduled retraining: `dvc exp run` with new overrides, judged against a baseline fd_video.
 
-The flow behind the `videogan-retrain` deployment in prefect.yaml (README "Prefect schedule"):
+The flow behind the `videogan-retrain` deployment in prefect.yaml (README "Prefect and scheduled retraining"):
 
 1. refuse to start while another DVC process works in the repository (a clear error naming it),
    and read the workspace's reports/metrics.json (the last `dvc repro` there) as it is before the run;
