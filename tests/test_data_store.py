@@ -205,3 +205,14 @@ def test_cut_and_motion():
     clips = cut_clips(frames, 5).copy()
     clips[1, ::2] = 255
     assert motion(clips)[0] == 0 and motion(clips)[1] == pytest.approx(4.0)
+
+
+def test_store_files_get_the_umasks_mode(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_store(tmp_path, _splits(), None, {"source": "x"})
+    finally:
+        os.umask(old)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {p.name: 0o644 for p in tmp_path.iterdir()}

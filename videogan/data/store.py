@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from videogan.errors import NoSpaceError, StoreError  # noqa: F401  (raised here; also importable from here)
-from videogan.files import no_space_message, out_of_space
+from videogan.files import current_umask, no_space_message, out_of_space
 
 SPLITS = ("train", "val", "test")
 FORMAT = 1
@@ -100,6 +100,7 @@ def _stage(out: Path, write) -> str:
     """Write through `write(file)` to a temporary file in `out`, flushed to disk; returns its path."""
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".tmp-")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # as open() would make it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
