@@ -275,3 +275,11 @@ def test_evaluate_refuses_a_store_edited_after_preprocess(fitted_project, tmp_pa
     )
     assert result.exit_code == 1 and "test.npy was changed after the store was written" in result.output
     assert not (tmp_path / "m.json").exists()
+
+
+def test_evaluate_names_a_missing_or_unreadable_fake_array(fitted_project, tmp_path):
+    missing = run("evaluate", *paths(fitted_project, "params", "store", "evaluator"), "--fake", str(tmp_path / "x.npy"))
+    assert missing.exit_code == 1 and "--fake" in missing.output and "does not exist" in missing.output
+    (tmp_path / "bad.npy").write_bytes(b"not an array")
+    bad = run("evaluate", *paths(fitted_project, "params", "store", "evaluator"), "--fake", str(tmp_path / "bad.npy"))
+    assert bad.exit_code == 1 and "not a readable .npy array" in bad.output and "Traceback" not in bad.output

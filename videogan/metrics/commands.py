@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from videogan.console import fail
+from videogan.console import user_errors
+from videogan.errors import ConfigError
 
 PARAMS = Annotated[Path, typer.Option("--params", help="params file (missing keys take the full-size defaults)")]
 SET = Annotated[list[str] | None, typer.Option("--set", help="override a params key, e.g. evaluate.num_samples=500")]
@@ -18,17 +18,6 @@ STORE = Annotated[Path, typer.Option("--store", help="folder of the clip store")
 EVALUATOR = Annotated[Path, typer.Option("--evaluator", help="evaluator file")]
 CHECKPOINT = Annotated[Path, typer.Option("--checkpoint", help="checkpoint to sample from")]
 SNAPSHOTS = Annotated[Path, typer.Option("--snapshots", help="folder of step_NNNNNNN.pt generator snapshots")]
-
-
-@contextmanager
-def _user_errors():
-    """Print errors a user can act on as one line, and exit 1."""
-    from videogan.errors import UserError
-
-    try:
-        yield
-    except (UserError, FileNotFoundError) as exc:
-        fail(str(exc))
 
 
 def _load(params: Path, overrides: list[str] | None):
@@ -47,7 +36,7 @@ def fit_evaluator(
     from videogan.metrics.run import fit_from_store
 
     started = time.perf_counter()
-    with _user_errors():
+    with user_errors():
         info = fit_from_store(_load(params, set_), store, out)
     accuracy = ", ".join(f"{k} {v:.3f}" for k, v in info["accuracy"].items())
     typer.echo(
@@ -75,16 +64,14 @@ def evaluate(
     from videogan.metrics.run import evaluate_checkpoint, evaluate_clips
     from videogan.metrics.scoring import write_metrics
 
-    with _user_errors():
+    with user_errors():
         config = _load(params, set_)
         if fake is not None:
             if not fake.exists():
-                raise FileNotFoundError(f"{fake} does not exist")
+                raise ConfigError(f"--fake {fake} does not exist: give a .npy clip array (N, T, H, W, C) uint8")
             try:
                 clips = np.load(fake, mmap_mode="r")
             except ValueError as exc:
-                from videogan.config import ConfigError
-
                 raise ConfigError(f"{fake} is not a readable .npy array ({exc})") from None
             metrics = evaluate_clips(config, store, evaluator, clips)
         else:
@@ -107,7 +94,7 @@ def render(
     """GIF grids (samples, real vs generated, interpolation, snapshots) and training-curve plots."""
     from videogan.render import render_reports
 
-    with _user_errors():
+    with user_errors():
         written = render_reports(_load(params, set_), store, checkpoint, snapshots, log, out)
     for path in written:
         typer.echo(f"wrote {path}")

@@ -32,7 +32,7 @@ def train(
     except TrainingInterrupted as exc:
         typer.secho(str(exc), err=True, fg=typer.colors.YELLOW)
         raise typer.Exit(exc.exit_code) from None
-    except (UserError, FileNotFoundError) as exc:
+    except UserError as exc:
         fail(str(exc))
     typer.echo(f"trained to step {result.step}; full checkpoint: {result.checkpoint}")
 
