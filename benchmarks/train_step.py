@@ -35,7 +35,7 @@ from videogan.training.steps import (  # noqa: E402
     draw,
     generator_step_loss,  # noqa: E402
     make_fakes,
-    step_generator,
+    step_rng,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def step_functions(config: Config, device: torch.device):
 
     def critic(penalty: bool):
         setup = StepSetup.of(g, d, "wgan-gp", config.train.gp_lambda if penalty else 0.0)
-        draws = draw(setup, batch, 0.1, step_generator(0, "critic", 0, device), True)
+        draws = draw(setup, batch, 0.1, step_rng(0, "critic", 0, device), True)
 
         def run():
             d.zero_grad(set_to_none=True)
@@ -83,7 +83,7 @@ def step_functions(config: Config, device: torch.device):
 
     def generator():
         setup = StepSetup.of(g, d, "wgan-gp", 0.0)
-        draws = draw(setup, batch, 0.1, step_generator(0, "generator", 0, device), False)
+        draws = draw(setup, batch, 0.1, step_rng(0, "generator", 0, device), False)
 
         def run():
             g.zero_grad(set_to_none=True)

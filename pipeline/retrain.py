@@ -33,7 +33,7 @@ from prefect.runtime import flow_run
 
 METRICS_FILE = "reports/metrics.json"
 METRIC = "fd_video"
-# videogan/training/steps.py seeds torch with ~train.seed * 1e15, which overflows int64 above ~9223.
+# Seeds stay in a range every tool reads as a plain integer (steps.py keys its draws on any integer seed).
 SEED_RANGE = 2**31
 
 

@@ -6,7 +6,7 @@ from support import tiny_config
 from videogan.config import AugmentConfig
 from videogan.training.augment import COLUMNS, augment
 from videogan.training.state import TrainingState
-from videogan.training.steps import StepSetup, draw, step_generator
+from videogan.training.steps import StepSetup, draw, step_rng
 
 CPU = torch.device("cpu")
 ALL = AugmentConfig(translation=0.25, cutout=0.25, colour=True)
@@ -48,10 +48,10 @@ def test_draws_hold_the_augmentation_only_when_it_is_on():
     state = TrainingState.fresh(cfg, CPU)
     plain = StepSetup.of(state.generator, state.critic, "wgan-gp", 200.0)
     augmented = StepSetup.of(state.generator, state.critic, "wgan-gp", 200.0, ALL)
-    off = draw(plain, 8, 0.1, step_generator(0, "critic", 3, CPU), True)
-    on = draw(augmented, 8, 0.1, step_generator(0, "critic", 3, CPU), True)
-    again = draw(augmented, 8, 0.1, step_generator(0, "critic", 3, CPU), True)
+    off = draw(plain, 8, 0.1, step_rng(0, "critic", 3, CPU), True)
+    on = draw(augmented, 8, 0.1, step_rng(0, "critic", 3, CPU), True)
+    again = draw(augmented, 8, 0.1, step_rng(0, "critic", 3, CPU), True)
     assert not any(k.startswith("augment") for k in off.tensors)
     assert on["augment_real"].shape == on["augment_fake"].shape == (8, COLUMNS)
     assert torch.equal(on["augment_real"], again["augment_real"])  # keyed by (seed, stream, counter)
-    assert "augment_fake" in draw(augmented, 8, 0.1, step_generator(0, "generator", 3, CPU), False).tensors
+    assert "augment_fake" in draw(augmented, 8, 0.1, step_rng(0, "generator", 3, CPU), False).tensors

@@ -19,7 +19,7 @@ from videogan.training.steps import (
     draw,
     generator_step_loss,
     make_fakes,
-    step_generator,
+    step_rng,
 )
 
 WORLD = 2
@@ -34,14 +34,14 @@ def step_gradients(cfg, rank: Rank) -> dict[str, dict[str, torch.Tensor]]:
     nets = Networks.build(state.generator, state.critic)
     batch, sigma = cfg.train.batch_size, cfg.train.instance_noise.sigma
     real = ClipBatches(bouncing_squares(32, 8, 16, seed=1), batch, 8).batch(0).chunk(rank.world)[rank.rank]
-    draws = draw(setup, batch, sigma, step_generator(cfg.train.seed, "critic", 0, CPU), True)
+    draws = draw(setup, batch, sigma, step_rng(cfg.train.seed, "critic", 0, CPU), True)
     mine = draws.shard(rank.rank, rank.world)
     loss, _ = critic_step_loss(nets, real, make_fakes(nets, [mine])[0], mine, setup)
     loss.backward()
     average_gradients(list(state.critic.parameters()), rank)
     critic = {k: p.grad.clone() for k, p in state.critic.named_parameters()}
 
-    draws = draw(setup, batch, sigma, step_generator(cfg.train.seed, "generator", 0, CPU), False)
+    draws = draw(setup, batch, sigma, step_rng(cfg.train.seed, "generator", 0, CPU), False)
     state.critic.requires_grad_(False)
     generator_step_loss(nets, draws.shard(rank.rank, rank.world), setup).backward()
     average_gradients(list(state.generator.parameters()), rank)
@@ -106,7 +106,7 @@ def test_the_draws_cover_the_penalty_and_dropout():
     cfg = tiny_config()
     state = TrainingState.fresh(cfg, CPU)
     setup = StepSetup.of(state.generator, state.critic, "wgan-gp", 200.0)
-    d = draw(setup, 8, 0.1, step_generator(0, "critic", 0, CPU), True)
+    d = draw(setup, 8, 0.1, step_rng(0, "critic", 0, CPU), True)
     assert {"z", "eps", "mask_real", "mask_fake", "mask_mixed", "noise_real", "noise_fake"} <= d.tensors.keys()
     assert all(v.shape[0] == 4 for v in d.shard(1, 2).tensors.values())
 

@@ -6,7 +6,7 @@ from support import tiny_config
 
 from videogan.models.critic import ImageCritic, pick_frames
 from videogan.training.state import TrainingState
-from videogan.training.steps import Networks, StepSetup, critic_step_loss, draw, generator_step_loss, step_generator
+from videogan.training.steps import Networks, StepSetup, critic_step_loss, draw, generator_step_loss, step_rng
 
 CPU = torch.device("cpu")
 
@@ -29,7 +29,7 @@ def setup_for(weight: float = 1.0):
 
 def test_a_critic_step_trains_the_image_critic_with_its_own_penalty():
     state, setup, nets = setup_for()
-    d = draw(setup, 8, 0.0, step_generator(0, "critic", 0, CPU), True)
+    d = draw(setup, 8, 0.0, step_rng(0, "critic", 0, CPU), True)
     assert d["frames_real"].shape == d["frames_fake"].shape == (8, 3) and d["eps_image"].shape == (24,)
     real = torch.rand(8, 1, 8, 16, 16) * 2 - 1
     fake = state.generator(d["z"]).detach()
@@ -45,7 +45,7 @@ def test_the_generator_loss_adds_the_image_critics_score_by_its_weight():
     losses = []
     for weight in (0.0, 1.0, 2.0):
         state, setup, nets = setup_for(weight)
-        d = draw(setup, 8, 0.0, step_generator(0, "generator", 0, CPU), False)
+        d = draw(setup, 8, 0.0, step_rng(0, "generator", 0, CPU), False)
         losses.append(float(generator_step_loss(nets, d, setup)))
     assert losses[1] != losses[0]
     assert abs((losses[2] - losses[0]) - 2 * (losses[1] - losses[0])) < 1e-5

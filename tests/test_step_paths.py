@@ -16,7 +16,7 @@ from videogan.data.batches import ClipBatches, to_device_videos, to_video_batch
 from videogan.training.callbacks import JsonlLog
 from videogan.training.loop import OutputPaths, Trainer
 from videogan.training.state import TrainingState
-from videogan.training.steps import CriticInputs, Networks, StepSetup, draw, make_fakes, step_generator
+from videogan.training.steps import CriticInputs, Networks, StepSetup, draw, make_fakes, step_rng
 
 PACKAGE = str(Path(videogan.__file__).parent)
 HOST_READS = ("item", "__float__", "__bool__", "__int__", "tolist", "cpu", "numpy")
@@ -151,7 +151,7 @@ def test_critic_fakes_made_ahead_in_one_call_equal_one_call_per_step():
     nets.generate = lambda z, g=nets.generate: calls.append(len(z)) or g(z)
     for counter, planned in zip(range(10, 15), (5, 4, 3, 2, 1)):
         d, fake = ahead.take(counter, 0.1, planned)
-        alone = draw(setup, 8, 0.1, step_generator(0, "critic", counter, cpu), critic_step=True)
+        alone = draw(setup, 8, 0.1, step_rng(0, "critic", counter, cpu), critic_step=True)
         assert d.tensors.keys() == alone.tensors.keys()
         assert all(torch.equal(d[k], alone[k]) for k in alone.tensors)
         torch.testing.assert_close(fake, make_fakes(nets, [alone])[0], rtol=1e-5, atol=1e-6)

@@ -1,6 +1,6 @@
 """Checkpoint files: written atomically, read with weights_only=True, refused with a reason.
 
-Three kinds share one layout (a dict with `kind`, `format`, `config`, `step`):
+Two kinds share one layout (a dict with `kind`, `format`, `config`, `step`):
   full       generator, critic, optimisers, schedulers, counters: resumes exactly (every random draw of
              training is keyed on (seed, counter), so no global RNG state is needed or saved)
   generator  generator weights only (snapshots): enough to sample

@@ -44,7 +44,7 @@ from videogan.training.steps import (
     critic_step_loss,
     draw,
     generator_step_loss,
-    step_generator,
+    step_rng,
 )
 
 __all__ = ["OutputPaths", "TrainResult", "Trainer", "TrainingDiverged", "TrainingInterrupted"]
@@ -175,9 +175,9 @@ class Trainer:
         self, real: torch.Tensor, sigma: float, want_norm: bool, planned: int
     ) -> tuple[torch.Tensor, dict]:
         s, counters, train = self.state, self.state.counters, self.config.train
-        d, fake = self.critic_inputs.take(counters.batches, sigma, planned)
+        d, fake = self.critic_inputs.take(counters.critic_steps, sigma, planned)
         every = train.gp_every
-        penalty_weight = train.gp_lambda * every if counters.batches % every == 0 else 0.0
+        penalty_weight = train.gp_lambda * every if counters.critic_steps % every == 0 else 0.0
         for g in s.critic_groups:
             s.optimizers[g].zero_grad(set_to_none=True)
         with self._autocast():
@@ -192,12 +192,12 @@ class Trainer:
                 stats[f"grad_norm_{g}"] = grad_norm(params)
             clip_gradients(params, train.clip.critic, train.clip.mode)
             self._optimizer_step(g)
-        counters.batches += 1
+        counters.critic_steps += 1
         return loss, stats
 
     def _generator_step(self, sigma: float, want_norm: bool) -> tuple[torch.Tensor, dict]:
         s, counters, train = self.state, self.state.counters, self.config.train
-        gen = step_generator(train.seed, "generator", counters.generator_steps, self.device)
+        gen = step_rng(train.seed, "generator", counters.generator_steps, self.device)
         d = draw(self.setup, train.batch_size, sigma, gen, critic_step=False)
         d = d.shard(self.rank.rank, self.rank.world)
         for g in ("decoder", "lstm"):
@@ -299,7 +299,7 @@ class Trainer:
 
     @torch.no_grad()
     def _emit_videos(self) -> None:
-        g = self.state.sampler
+        g = self.state.sampling_generator
         noise = g.sample_noise(8, torch.Generator().manual_seed(self.config.train.seed), self.device)
         self._emit("on_videos", self.state.counters.step, g(noise).cpu())
 
@@ -322,7 +322,7 @@ class Trainer:
     def _videos_seen(self) -> int:
         """Generated videos so far: one batch per critic step and per generator step."""
         c = self.state.counters
-        return (c.batches + c.generator_steps) * self.config.train.batch_size
+        return (c.critic_steps + c.generator_steps) * self.config.train.batch_size
 
     def _stop_for(self, signum: int) -> None:
         """Save the resume state of the step just finished, then raise TrainingInterrupted."""
@@ -365,7 +365,7 @@ class Trainer:
                 stale.unlink()
             self._save_snapshot()
             self._emit_videos()
-        stream = self.batches.stream(start=counters.batches, device=self.device)
+        stream = self.batches.stream(start=counters.critic_steps, device=self.device)
         metrics: dict[str, float] = {}
         tick, done_at_tick, videos_at_tick = time.perf_counter(), counters.step, self._videos_seen()
         # Under torchrun every rank would have to agree on when to stop: signals act as usual there.

@@ -20,7 +20,7 @@ CRITIC_GROUPS = ("critic", "image_critic")  # the optimisers of a critic step
 @dataclass
 class Counters:
     step: int = 0  # generator iterations done
-    batches: int = 0  # real batches consumed (= critic steps taken)
+    critic_steps: int = 0  # critic steps taken (= real batches consumed)
     generator_steps: int = 0
 
 
@@ -53,7 +53,7 @@ class TrainingState:
         return cls(config, generator, critic, optimizers, schedulers, generator_ema=ema)
 
     @property
-    def sampler(self) -> Generator:
+    def sampling_generator(self) -> Generator:
         """The weights to sample from: the moving average when there is one."""
         return self.generator if self.generator_ema is None else self.generator_ema
 
@@ -73,7 +73,7 @@ class TrainingState:
             "config": to_dict(self.config),
             "training_hash": training_hash,
             "step": self.counters.step,
-            "batches": self.counters.batches,
+            "batches": self.counters.critic_steps,
             "generator_steps": self.counters.generator_steps,
             "generator": self.generator.state_dict(),
             **({} if self.generator_ema is None else {"generator_ema": self.generator_ema.state_dict()}),
@@ -89,7 +89,7 @@ class TrainingState:
             "kind": "generator",
             "config": to_dict(self.config),
             "step": self.counters.step,
-            "generator": self.sampler.state_dict(),
+            "generator": self.sampling_generator.state_dict(),
         }
 
     def restore(self, state: dict[str, Any], source: Path, same_config: bool) -> None:

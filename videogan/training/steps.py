@@ -35,8 +35,8 @@ from videogan.training import augment as aug
 STREAMS = {"critic": 1, "generator": 2}
 
 
-def step_generator(seed: int, stream: str, counter: int, device: torch.device) -> torch.Generator:
-    """A generator whose state depends only on (seed, stream, counter), for any integer seed."""
+def step_rng(seed: int, stream: str, counter: int, device: torch.device) -> torch.Generator:
+    """A random-number generator (torch.Generator) whose state depends only on (seed, stream, counter)."""
     key = hashlib.sha256(f"{seed}/{STREAMS[stream]}/{counter}".encode()).digest()
     gen = torch.Generator(device=device)
     gen.manual_seed(int.from_bytes(key[:8], "little") >> 1)
@@ -216,7 +216,7 @@ class CriticInputs:
             counters = range(counter, counter + max(1, min(self.group, planned)))
             draws = [
                 draw(
-                    self.setup, self.batch, sigma, step_generator(self.seed, "critic", c, self.device), critic_step=True
+                    self.setup, self.batch, sigma, step_rng(self.seed, "critic", c, self.device), critic_step=True
                 ).shard(*self.shard)
                 for c in counters
             ]
