@@ -43,3 +43,14 @@ def every_tensor(node, prefix="") -> dict[str, torch.Tensor]:
         return {prefix: node}
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list | tuple) else ()
     return {k: v for key, child in items for k, v in every_tensor(child, f"{prefix}/{key}").items()}
+
+
+def gif_shown_ms(path) -> list[int]:
+    """How long each stored frame of a GIF is on screen (equal consecutive frames may be stored once)."""
+    from PIL import Image
+
+    image, shown = Image.open(path), []
+    for index in range(image.n_frames):
+        image.seek(index)
+        shown.append(image.info["duration"])
+    return shown

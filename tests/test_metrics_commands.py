@@ -9,6 +9,7 @@ import pytest
 import typer
 import yaml
 from PIL import Image
+from support import gif_shown_ms
 from test_metrics_moving_digits import moving_digits
 from typer.testing import CliRunner
 
@@ -223,7 +224,7 @@ def test_render_writes_the_grids_and_the_curves(project):
     names = {"samples.gif", "real_vs_generated.gif", "interpolation.gif", "snapshots.gif", "training_curves.png"}
     assert {p.name for p in out.iterdir()} == names
     samples = Image.open(out / "samples.gif")
-    assert samples.n_frames == 10 and samples.size == (2 * 17 + 1, 2 * 17 + 1)
+    assert sum(gif_shown_ms(out / "samples.gif")) == 10 * 120 and samples.size == (2 * 17 + 1, 2 * 17 + 1)
     assert Image.open(out / "interpolation.gif").size == (3 * 17 + 1, 2 * 17 + 1)
 
 

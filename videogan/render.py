@@ -16,14 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import GifImagePlugin, Image
 
 from videogan.data.batches import to_clips
 from videogan.errors import RenderError  # noqa: F401  (raised here; also importable from here)
 from videogan.files import write_atomic
 from videogan.sampling import fixed_noise, render_noise
-
-GREY_PALETTE = bytes(v for level in range(256) for v in (level, level, level))
 
 
 def video_grid(videos: torch.Tensor | np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
@@ -48,36 +45,18 @@ def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarra
     return np.concatenate([pad(left), bar, pad(right)], axis=2)
 
 
-def _indexed(frames: np.ndarray) -> tuple[np.ndarray, bytes]:
-    """(T, H, W, C) uint8 -> palette indices (T, H, W) and a 256-colour palette shared by all frames."""
-    if frames.shape[-1] == 1:
-        return frames[..., 0], GREY_PALETTE
-    t, h, w, _ = frames.shape
-    stacked = Image.fromarray(np.ascontiguousarray(frames).reshape(t * h, w, 3))
-    quantised = stacked.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    palette = bytes((quantised.getpalette() or [])[:768]).ljust(768, b"\0")
-    return np.asarray(quantised).reshape(t, h, w), palette
-
-
 def gif_bytes(frames: np.ndarray, fps: int = 8) -> bytes:
-    """Frames (T, H, W, C) uint8, C in {1, 3} -> an endlessly looping GIF with exactly T frames."""
+    """Frames (T, H, W, C) uint8, C in {1, 3} -> an endlessly looping GIF shown for T / fps seconds.
+
+    Grey frames keep every level exactly. Equal consecutive frames may be stored once with their durations
+    added (Pillow's GIF writer does that), so what is kept is the time each frame is on screen."""
+    import imageio.v3 as iio
+
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] not in (1, 3):
         raise ValueError(f"frames must be uint8 (T, H, W, 1 or 3), got {frames.dtype} {frames.shape}")
-    indices, palette = _indexed(frames)
-    images = []
-    for index in indices:
-        image = Image.fromarray(np.ascontiguousarray(index))
-        image.putpalette(palette)  # an "L" image with a palette becomes "P"
-        images.append(image)
-    duration = round(1000 / fps)
-    header, _ = GifImagePlugin.getheader(images[0], None, {"loop": 0, "duration": duration})
-    out = io.BytesIO()
-    out.write(b"".join(header))
-    for image in images:  # Pillow's own saver would merge equal consecutive frames
-        out.write(b"".join(GifImagePlugin.getdata(image, (0, 0), duration=duration, disposal=1)))
-    out.write(b";")
-    return out.getvalue()
+    images = frames[..., 0] if frames.shape[-1] == 1 else frames
+    return iio.imwrite("<bytes>", images, extension=".gif", plugin="pillow", duration=1000 / fps, loop=0)
 
 
 def save_gif(frames: np.ndarray, path: str | Path, fps: int = 8) -> Path:
