@@ -54,3 +54,24 @@ def gif_shown_ms(path) -> list[int]:
         image.seek(index)
         shown.append(image.info["duration"])
     return shown
+
+
+# The metrics every Moving MNIST score has, each beside its `_ref`.
+DIGIT_METRICS = (
+    "fd_video",
+    "fd_frame",
+    "kd_video",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "temporal_error",
+    "motion_error",
+    "diversity",
+    "classes_covered",
+    "modes_covered",
+    "mode_kl",
+    "content_consistency",
+    "recognisable_frames",
+    "digits_per_frame",
+)

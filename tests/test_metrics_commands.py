@@ -9,7 +9,7 @@ import pytest
 import typer
 import yaml
 from PIL import Image
-from support import gif_shown_ms
+from support import DIGIT_METRICS, gif_shown_ms
 from test_metrics_moving_digits import moving_digits
 from typer.testing import CliRunner
 
@@ -129,23 +129,7 @@ def test_evaluate_writes_metrics_with_references_and_init(fitted_project):
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
     assert json.loads(result.stdout) == metrics
-    for name in (
-        "fd_video",
-        "fd_frame",
-        "kd_video",
-        "precision",
-        "recall",
-        "density",
-        "coverage",
-        "temporal_error",
-        "motion_error",
-        "diversity",
-        "classes_covered",
-        "modes_covered",
-        "mode_kl",
-        "content_consistency",
-        "recognisable_frames",
-    ):
+    for name in DIGIT_METRICS:
         assert isinstance(metrics[name], float) and f"{name}_ref" in metrics
     # The checkpoint holds the step-0 weights, so its fd_video is the step-0 one.
     assert metrics["fd_video_init"] == pytest.approx(metrics["fd_video"])

@@ -11,29 +11,13 @@ import numpy as np
 import pytest
 import torch
 from pipeline_support import copy_repo, env_for, set_params, sh
+from support import DIGIT_METRICS
 
 from videogan.model_files import load_logged_generator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-METRICS = [
-    "fd_video",
-    "fd_frame",
-    "kd_video",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "temporal_error",
-    "motion_error",
-    "diversity",
-    "classes_covered",
-    "modes_covered",
-    "mode_kl",
-    "content_consistency",
-    "recognisable_frames",
-    "digits_per_frame",
-]
+METRICS = DIGIT_METRICS
 
 
 def client(repo):

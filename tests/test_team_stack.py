@@ -379,6 +379,17 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
+def run_relog(repo: Path, stack) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.relog"],
+        cwd=repo,
+        env={**env_for(repo), **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_training_goes_on_when_both_servers_stop_and_tracking_catches_up(pipeline_repo, team_stack, tmp_path):
     repo = pipeline_repo
     # long enough to stop both servers, train on without them and start them again: they are back by
@@ -440,14 +451,7 @@ def test_training_goes_on_when_both_servers_stop_and_tracking_catches_up(pipelin
         "render": "COMPLETED",
     }
 
-    relog = subprocess.run(
-        [sys.executable, "-m", "pipeline.relog"],
-        cwd=repo,
-        env={**env_for(repo), **team_stack.env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    relog = run_relog(repo, team_stack)
     assert relog.returncode == 0, relog.stderr
     assert "sent 0 metric values, 0 snapshots file(s), 0 checkpoint file(s)" in relog.stdout  # nothing missing
 
@@ -469,14 +473,7 @@ def test_relog_sends_what_a_run_lacks_and_only_that(pipeline_repo, team_stack, t
     moved = dict(original, extra={**original["extra"], "mlflow_run_id": partial.info.run_id})
     torch.save(moved, repo / "models/checkpoint.pt")
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pipeline.relog"],
-            cwd=repo,
-            env={**env_for(repo), **team_stack.env},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = run_relog(repo, team_stack)
     finally:
         torch.save(original, repo / "models/checkpoint.pt")
     assert done.returncode == 0, done.stderr
