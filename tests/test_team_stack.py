@@ -301,6 +301,25 @@ def scroll_metrics_to(page, name: str) -> None:
     raise AssertionError(f"{name} is not in the compare page's metrics table")
 
 
+def shown_values(page, values: list[str], shot: Path, tries: int = 4) -> None:
+    """Wait until the metrics table shows every one of `values` beside eval/fd_video. The grid renders the value
+    cells after the names, later on a loaded machine, and may re-render the rows it holds; so scroll to the row
+    again between tries. On failure the page is saved beside `shot` to see why."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        scroll_metrics_to(page, "eval/fd_video")
+        try:
+            for value in values:
+                page.get_by_text(value, exact=True).first.wait_for(timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                page.screenshot(path=str(shot.with_name("mlflow-compare-failed.png")))
+                shot.with_name("mlflow-compare-failed.txt").write_text(page.inner_text("body"))
+                raise
+
+
 @pytest.mark.skipif(
     CHROMIUM is None,
     reason="Debian's chromium is not installed (apt-get install chromium; `make test` installs it when run as root)",
@@ -326,11 +345,7 @@ def test_the_mlflow_ui_compares_the_two_runs_in_a_browser(sweep, team_stack, tmp
             page.get_by_text("Run details").wait_for(timeout=60_000)
             for run in runs:
                 page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=30_000)
-            scroll_metrics_to(page, "eval/fd_video")
-            for run in runs:  # the grid renders the values' cells after the names, later on a loaded machine
-                page.get_by_text(ui_number(run.data.metrics["eval/fd_video"]), exact=True).first.wait_for(
-                    timeout=30_000
-                )
+            shown_values(page, [ui_number(run.data.metrics["eval/fd_video"]) for run in runs], shot)
             text = page.inner_text("body")
             for run in runs:
                 assert ui_number(run.data.metrics["eval/fd_video"]) in text.split(), run.data.metrics
