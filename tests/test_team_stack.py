@@ -289,7 +289,7 @@ def ui_number(value: float) -> str:
 def scroll_metrics_to(page, name: str) -> None:
     """Scroll the compare page's metrics table to `name`: it is a virtualised grid (react-virtualized) that
     renders only the rows in view."""
-    row = page.get_by_text(name, exact=True)
+    row = page.locator(".ReactVirtualized__Grid").get_by_text(name, exact=True)  # not the plot's axis label
     for _ in range(60):
         if row.count():
             row.first.scroll_into_view_if_needed()  # rendered is not yet in view: the values beside it must be
