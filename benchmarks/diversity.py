@@ -114,15 +114,15 @@ def score_snapshots(folder: Path, args: argparse.Namespace) -> None:
     config = load_config(args.params, [*args.set, "evaluate.fvd.enabled=false"])
     n, seed, batch = config.evaluate.num_samples, config.evaluate.seed, config.evaluate.batch_size
     device = resolve_device(config.evaluate.device, "evaluate.device")
-    paths = sorted((folder / "models/snapshots").glob("step_*.pt"))
-    scorer = None
-    init = sample_clips(load_generator(folder / "models/snapshots" / INIT_SNAPSHOT, device)[0], n, seed, batch)
+    snapshots = folder / "models/snapshots"
+    first = load_generator(snapshots / INIT_SNAPSHOT, device)[0]
+    scorer = build_scorer(config, args.store, args.evaluator, first.frames, progress=False)[0]
+    init = sample_clips(first, n, seed, batch)
     rows = []
-    for path in paths:
+    for path in sorted(snapshots.glob("step_*.pt")):
         generator, _, step = load_generator(path, device)
-        if scorer is None:
-            scorer = build_scorer(config, args.store, args.evaluator, generator.frames, progress=False)[0]
-        rows.append({"step": step, **scorer.score(sample_clips(generator, n, seed, batch), init)})
+        clips = init if path.name == INIT_SNAPSHOT else sample_clips(generator, n, seed, batch)
+        rows.append({"step": step, **scorer.score(clips, init)})
     (folder / "snapshots.json").write_text(json.dumps(rows, indent=1))
 
 

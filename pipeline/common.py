@@ -77,10 +77,14 @@ def refused(url: str, user_password: str | None) -> int | None:
         return None
 
 
-def check_tracking_server(uri: str) -> None:
-    """A tracking server that answers and takes this shell's credentials, or one line on what to set."""
+def check_tracking_server() -> None:
+    """A tracking server (MLFLOW_TRACKING_URI over HTTP) that answers and takes this shell's credentials, or
+    one line on what to set; nothing to check for a local store."""
     from videogan.errors import CredentialsRefused, ServiceUnreachable
 
+    uri = tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return
     if why := answers(f"{uri.rstrip('/')}/health"):
         raise ServiceUnreachable(
             f"the MLflow tracking server at {uri} (MLFLOW_TRACKING_URI) does not answer "

@@ -73,14 +73,16 @@ def make_private(folder: Path) -> None:
     (by this process and the servers it starts) too. As root, PostgreSQL's own user may pass through the
     folder and `logs/` to its data and its log (which it keeps 0700 and 0600), and read nothing else."""
     os.umask(0o077)
+    made_by_an_earlier_version = folder.exists() and bool(folder.stat().st_mode & 0o007)
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     me = os.geteuid()
-    for root, dirs, files in os.walk(folder):
-        for path in [Path(root), *(Path(root) / name for name in files)]:
-            info = path.lstat()
-            if info.st_uid == me and not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o077:
-                path.chmod(stat.S_IMODE(info.st_mode) & 0o700)
-        dirs[:] = [d for d in dirs if (Path(root) / d).lstat().st_uid == me]
+    if made_by_an_earlier_version:  # without a umask: tighten what it left readable, once
+        for root, dirs, files in os.walk(folder):
+            for path in [Path(root), *(Path(root) / name for name in files)]:
+                info = path.lstat()
+                if info.st_uid == me and not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o077:
+                    path.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+            dirs[:] = [d for d in dirs if (Path(root) / d).lstat().st_uid == me]
     if me == 0:
         let_postgres_through(folder)
 

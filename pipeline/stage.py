@@ -122,9 +122,8 @@ def run_stage(stage: Callable, tracked: bool = False) -> None:
     load_params()
     try:
         check_prefect_api()
-        uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-        if tracked and uri.startswith(("http://", "https://")):
-            check_tracking_server(uri)
+        if tracked:
+            check_tracking_server()
     except ServiceUnreachable as exc:
         fail(str(exc))
     quiet_prefect_console()

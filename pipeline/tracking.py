@@ -34,9 +34,8 @@ def use_store(config: Config):
     import mlflow
 
     chosen_by_user = bool(os.environ.get("MLFLOW_TRACKING_URI"))  # read first: set_tracking_uri sets it
+    check_tracking_server()
     uri = tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        check_tracking_server(uri)
     mlflow.set_tracking_uri(uri)
     name = experiment_name(config)
     if mlflow.get_experiment_by_name(name) is None:

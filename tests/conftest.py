@@ -95,15 +95,9 @@ def team_stack(tmp_path_factory):
             str(free_port()),
         ).stdout
         # this process is a client too (MlflowClient, the tests' API calls): as a user who sourced the env file
-        saved = {k: os.environ.get(k) for k in CREDENTIALS}
-        os.environ.update({k: stack.env[k] for k in CREDENTIALS})
-        try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key in CREDENTIALS:
+                patch.setenv(key, stack.env[key])
             yield stack
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
     finally:
         stack.stop()

@@ -31,9 +31,13 @@ DIGEST_TAG = "sha256"
 
 def digest(folder: str | Path) -> str:
     """sha256 over the two files, in a fixed order."""
+    return _digest((Path(folder) / WEIGHTS).read_bytes(), (Path(folder) / CONFIG).read_bytes())
+
+
+def _digest(weights: bytes, settings: bytes) -> str:
     h = hashlib.sha256()
-    for name in (WEIGHTS, CONFIG):
-        h.update(hashlib.sha256((Path(folder) / name).read_bytes()).digest())
+    for blob in (weights, settings):
+        h.update(hashlib.sha256(blob).digest())
     return h.hexdigest()
 
 
@@ -43,10 +47,12 @@ def save_generator_files(generator: Generator, config: Config, step: int, folder
 
     folder = Path(folder)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in generator.state_dict().items()}
-    write_atomic(save(tensors, metadata={"format": FORMAT}), folder / WEIGHTS)
+    weights = save(tensors, metadata={"format": FORMAT})
     settings = {"format": FORMAT, "step": step, "config": {k: to_dict(config)[k] for k in ("data", "model")}}
-    write_atomic(json.dumps(settings, indent=1).encode(), folder / CONFIG)
-    return digest(folder)
+    blob = json.dumps(settings, indent=1).encode()
+    write_atomic(weights, folder / WEIGHTS)
+    write_atomic(blob, folder / CONFIG)
+    return _digest(weights, blob)
 
 
 def load_generator_files(
@@ -55,7 +61,7 @@ def load_generator_files(
     """(generator in eval mode, its config, its step) from the two files; refuses files whose digest is not
     `expected_digest` (when given), and anything that is not what `save_generator_files` writes."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     folder = Path(folder)
     missing = [name for name in (WEIGHTS, CONFIG) if not (folder / name).is_file()]
@@ -64,17 +70,18 @@ def load_generator_files(
             f"{folder} lacks {', '.join(missing)}: not a generator saved by videogan "
             "(videogan.model_files.save_generator_files)"
         )
-    if expected_digest is not None and (found := digest(folder)) != expected_digest:
+    weights, blob = (folder / WEIGHTS).read_bytes(), (folder / CONFIG).read_bytes()
+    if expected_digest is not None and (found := _digest(weights, blob)) != expected_digest:
         raise CheckpointError(
             f"the generator files in {folder} are not the ones that were logged: their sha256 is "
             f"{found[:16]}..., the record says {expected_digest[:16]}...; refusing to load them"
         )
     try:
-        settings = json.loads((folder / CONFIG).read_text())
+        settings = json.loads(blob)
         if settings.get("format") != FORMAT:
             raise ValueError(f"format {settings.get('format')!r}, expected {FORMAT!r}")
         step = int(settings["step"])
-        tensors = load_file(folder / WEIGHTS)
+        tensors = load(weights)
     except (ValueError, KeyError, TypeError, SafetensorError) as exc:
         raise CheckpointError(f"cannot read the generator files in {folder}: {exc}") from None
     config = config_from_dict(settings["config"], f"{folder / CONFIG}")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from videogan.console import fail
+from videogan.console import user_errors
 
 PARAMS = Annotated[Path, typer.Option("--params", help="params file (missing keys take the full-size defaults)")]
 SET = Annotated[list[str] | None, typer.Option("--set", help="override a params key, e.g. data.frames=16")]
@@ -19,24 +19,18 @@ OUT = Annotated[Path, typer.Option("--out", help="folder of the clip store")]
 
 def _load(params: Path, overrides: list[str] | None):
     from videogan.config import load_config
-    from videogan.errors import ConfigError
 
-    try:
+    with user_errors():
         return load_config(params, overrides or [])
-    except ConfigError as exc:
-        fail(str(exc))
 
 
 def download(params: PARAMS = Path("params.yaml"), set_: SET = None, raw: RAW = Path("data/raw")) -> None:
     """Fetch the published file data.dataset needs (nothing for the generated sources)."""
     from videogan.data.download import download_dataset
-    from videogan.errors import UserError
 
     config = _load(params, set_)
-    try:
+    with user_errors():
         got = download_dataset(config.data, raw)
-    except UserError as exc:
-        fail(str(exc))
     typer.echo(f"{config.data.dataset}: " + (f"ready at {got}" if got else "nothing to download"))
 
 
@@ -48,14 +42,11 @@ def preprocess(
 ) -> None:
     """Build the clip store ({train,val,test}.npy, labels, meta.json) from data.dataset."""
     from videogan.data.preprocess import prepare
-    from videogan.errors import UserError
 
     config = _load(params, set_)
     started = time.perf_counter()
-    try:
+    with user_errors():
         meta = prepare(config, raw, out)
-    except UserError as exc:
-        fail(str(exc))
     sizes = json.dumps(meta["sizes"])
     typer.echo(
         f"{meta['source']}: clip store at {out}, clips {sizes}, shape {meta['shapes']['train'][1:]}, "

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from videogan.config import load_config
-from videogan.console import fail
+from videogan.console import fail, user_errors
 from videogan.errors import TrainingInterrupted, UserError
 
 Params = Annotated[Path, typer.Option("--params", help="params file (missing keys take the full-size defaults)")]
@@ -52,10 +52,8 @@ def sample(
 
     if n < 1:
         fail("--n must be at least 1")
-    try:
+    with user_errors():
         generator, _, step = load_generator(checkpoint)
-    except UserError as exc:
-        fail(str(exc))
     clips = sample_clips(generator, n, seed)
     if out.suffix == ".npy":
         out.parent.mkdir(parents=True, exist_ok=True)
