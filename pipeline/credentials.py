@@ -1,20 +1,22 @@
 """The team stack's secrets: made at the first `make services`, kept private, reused, rotated on request.
 
-`.services/secrets.json` (mode 0600) holds the PostgreSQL password, the MLflow admin password and the
-Prefect auth string; `.services/env` (0600) holds the `export` lines a client needs, secrets included.
+`.services/secrets.json` (mode 0600) holds the PostgreSQL password, the MLflow admin password, the
+Prefect auth string and the password of the parameter search's database user; `.services/env` (0600) holds
+the `export` lines a client needs, secrets included.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from videogan.files import write_atomic
 
 MLFLOW_ADMIN = "admin"
 PREFECT_USER = "videogan"
+SEARCH_USER = "optuna"  # PostgreSQL user and database of the parameter search's studies (pipeline/search.py)
 SECRETS_FILE = "secrets.json"
 ENV_FILE = "env"
 CLIENT_VARIABLES = (
@@ -23,6 +25,7 @@ CLIENT_VARIABLES = (
     "MLFLOW_TRACKING_PASSWORD",
     "PREFECT_API_URL",
     "PREFECT_API_AUTH_STRING",
+    "VIDEOGAN_SEARCH_STORAGE",
 )
 
 
@@ -32,6 +35,7 @@ class Secrets:
     mlflow_password: str
     prefect_auth_string: str  # "user:password", what Prefect's server compares with the client's
     mlflow_secret_key: str  # signs the MLflow server's CSRF tokens and sessions (servers only)
+    search_password: str = ""  # the search's database user (empty in secrets made by an earlier version)
 
     @classmethod
     def generate(cls) -> "Secrets":
@@ -40,6 +44,7 @@ class Secrets:
             secrets.token_urlsafe(24),
             f"{PREFECT_USER}:{secrets.token_urlsafe(24)}",
             secrets.token_urlsafe(32),
+            secrets.token_urlsafe(24),
         )
 
 
@@ -63,6 +68,9 @@ def load_or_create(folder: Path) -> Secrets:
     if values is None:
         values = Secrets.generate()
         save(folder, values)
+    elif not values.search_password:
+        values = replace(values, search_password=secrets.token_urlsafe(24))
+        save(folder, values)
     return values
 
 
@@ -74,7 +82,14 @@ def client_env(state: dict, values: Secrets) -> dict[str, str]:
         "MLFLOW_TRACKING_PASSWORD": values.mlflow_password,
         "PREFECT_API_URL": state["prefect"]["url"],
         "PREFECT_API_AUTH_STRING": values.prefect_auth_string,
+        "VIDEOGAN_SEARCH_STORAGE": search_storage(state["postgres"]["url"], values.search_password),
     }
+
+
+def search_storage(postgres_url: str, password: str) -> str:
+    """The search's database on the stack's PostgreSQL, as its own user (not the server's superuser)."""
+    host = postgres_url.split("@", 1)[1].rsplit("/", 1)[0]
+    return f"postgresql+psycopg://{SEARCH_USER}:{password}@{host}/{SEARCH_USER}"
 
 
 def export_lines(env: dict[str, str]) -> str:

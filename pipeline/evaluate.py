@@ -9,21 +9,32 @@ from pipeline.stage import run_stage, stage_flow
 from pipeline.tracking import attached_run
 
 
+def search_record(checkpoint) -> tuple[dict, dict | None]:
+    """(the search trial the training ran for, how it was pruned): ({}, None) outside a search."""
+    from pipeline.search_trial import PRUNED_KEY, SEARCH_KEY
+    from videogan.training import checkpoint as ckpt
+
+    extra = ckpt.load(checkpoint, kinds=("full",)).get("extra", {})
+    return extra.get(SEARCH_KEY) or {}, extra.get(PRUNED_KEY)
+
+
+def pruned_metrics(pruned: dict) -> dict:
+    """What a pruned trial's reports/metrics.json says: pruned, where, and the score that got it pruned."""
+    return {"pruned": 1, "pruned_at_step": pruned["step"], f"{pruned['metric']}_at_prune": pruned["value"]}
+
+
 @task(cache_policy=None)
 def score(config) -> dict:
     from videogan.metrics.run import evaluate_checkpoint
-    from videogan.metrics.scoring import write_metrics
 
     root = workspace()
-    metrics = evaluate_checkpoint(
+    return evaluate_checkpoint(
         config,
         root / "data/processed",
         root / "models/evaluator.pt",
         root / "models/checkpoint.pt",
         root / "models/snapshots",
     )
-    write_metrics(metrics, root / "reports/metrics.json")
-    return metrics
 
 
 def evaluator_version() -> str:
@@ -34,9 +45,19 @@ def evaluator_version() -> str:
 
 @stage_flow("evaluate")
 def evaluate_flow() -> None:
+    from videogan.metrics.scoring import write_metrics
+
     config = load_params()
-    metrics = score(config)
-    with attached_run(config, workspace() / "models/checkpoint.pt") as mlflow:
+    checkpoint = workspace() / "models/checkpoint.pt"
+    trial, pruned = search_record(checkpoint)
+    if pruned:  # a search trial the pruner stopped: its score at that step, not a full evaluation
+        metrics = pruned_metrics(pruned)
+    else:
+        metrics = score(config) | ({"pruned": 0} if trial else {})
+    write_metrics(metrics, workspace() / "reports/metrics.json")
+    with attached_run(config, checkpoint) as mlflow:
+        if trial:
+            mlflow.set_tags({"search.state": "PRUNED" if pruned else "COMPLETE", "search.study": trial["study"]})
         mlflow.set_tag("evaluator_version", evaluator_version())
         mlflow.log_metrics({f"eval/{k}": float(v) for k, v in metrics.items()})
         mlflow.log_artifact(str(workspace() / "reports/metrics.json"))
@@ -45,6 +66,7 @@ def evaluate_flow() -> None:
         for k, v in metrics.items()
         if k
         in ("fd_video", "fd_video_init", "fd_video_ref", "fvd", "fvd_ref", "fvd_init", "recall", "recognisable_frames")
+        or k.startswith("pruned")
     }
     print(f"evaluate: {shown}")
 

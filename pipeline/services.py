@@ -276,6 +276,20 @@ def create_databases(url: str, password: str) -> None:
                 conn.execute(f"CREATE DATABASE {name}")
 
 
+def create_search_database(url: str, values: Secrets) -> None:
+    """The parameter search's user (its password set from the secrets at every start) and its database."""
+    import psycopg
+    from psycopg import sql
+
+    user = sql.Identifier(credentials.SEARCH_USER)
+    with psycopg.connect(postgres_server(url), password=values.postgres_password, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (credentials.SEARCH_USER,)).fetchone()
+        verb = "ALTER ROLE {} WITH LOGIN PASSWORD {}" if exists else "CREATE ROLE {} WITH LOGIN PASSWORD {}"
+        conn.execute(sql.SQL(verb).format(user, sql.Literal(values.search_password)))
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (credentials.SEARCH_USER,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(user, user))
+
+
 # ---- MLflow and Prefect ----------------------------------------------------------------------------
 
 
@@ -450,6 +464,7 @@ def start(folder: Path, ports: dict[str, int | None]) -> dict:
         wait_until_answering(name, addresses[name], pid, log, values)
         print(f"{name}: started (PID {pid}) at {addresses[name]}")
     create_work_pool(folder, addresses["prefect"], values)
+    create_search_database(addresses["postgres"], values)
     write_state(folder, state)
     credentials.write_env_file(folder, state, values)
     return state
@@ -517,14 +532,19 @@ def rotate(folder: Path) -> list[str]:
         postgres_server(state["postgres"]["url"]), password=old.postgres_password, autocommit=True
     ) as conn:
         conn.execute(sql.SQL("ALTER USER postgres PASSWORD {}").format(sql.Literal(new.postgres_password)))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(credentials.SEARCH_USER), sql.Literal(new.search_password)
+            )
+        )
     credentials.save(folder, new)
     print("\n".join(stop(folder, ("mlflow", "prefect"))))
     start(folder, {})
     return [
         "new secrets in force: the PostgreSQL password, the MLflow admin password, the Prefect auth "
-        "string and the MLflow server's key",
-        f"update MLFLOW_TRACKING_PASSWORD and PREFECT_API_AUTH_STRING in every shell and worker: "
-        f". {folder / credentials.ENV_FILE}",
+        "string, the MLflow server's key and the search database's password",
+        "update MLFLOW_TRACKING_PASSWORD, PREFECT_API_AUTH_STRING and VIDEOGAN_SEARCH_STORAGE in every shell "
+        f"and worker: . {folder / credentials.ENV_FILE}",
     ]
 
 

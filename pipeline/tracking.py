@@ -16,6 +16,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
 from pipeline.common import check_tracking_server, repo_root, tracking_uri
+from pipeline.search_study import trial_link
 from videogan.config import Config, flatten, to_dict
 from videogan.training.callbacks import Callback
 
@@ -61,11 +62,14 @@ def git_commit() -> str:
 
 
 def run_tags(data_digest: str) -> dict[str, str]:
-    return {
+    tags = {
         "git_commit": git_commit(),
         "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
         "data_digest": data_digest,
     }
+    if searched := trial_link():
+        tags.update({"search.study": searched[0].study, "search.trial": str(searched[0].number)})
+    return tags
 
 
 class MlflowCallback(Callback):

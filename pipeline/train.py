@@ -6,6 +6,7 @@ import pandas as pd
 from prefect import task
 
 from pipeline.common import load_params, workspace
+from pipeline.search_study import trial_link
 from pipeline.stage import run_stage, stage_flow
 from pipeline.tracking import MlflowCallback
 
@@ -17,8 +18,12 @@ def train(config):
 
     root = workspace()
     store = root / "data/processed"
-    tracking = MlflowCallback(config, read_meta(store)["digest"])
-    return train_from_store(config, store, root, callbacks=[tracking])
+    callbacks = [MlflowCallback(config, read_meta(store)["digest"])]
+    if searched := trial_link():  # a trial of `python -m pipeline.search`: report snapshots, stop when pruned
+        from pipeline.search_trial import TrialReporter
+
+        callbacks.append(TrialReporter(*searched, root))
+    return train_from_store(config, store, root, callbacks=callbacks)
 
 
 @task(cache_policy=None)
@@ -35,6 +40,7 @@ def train_flow() -> None:
     print(
         f"train: step {result.step}, checkpoint {result.checkpoint}"
         + (f" (resumed from {result.resumed_from})" if result.resumed_from else "")
+        + (f"; stopped early: {result.stopped_early}" if result.stopped_early else "")
     )
 
 

@@ -16,12 +16,24 @@ if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
 
+class StopTraining(Exception):
+    """Raised by a callback's on_log or on_snapshot to end training at this step, as a finished run: the final
+    checkpoint is written at this step with `extra["stopped_early"]` = {"step", "reason"}, and on_train_end is
+    called. For example a parameter search's pruner stopping a trial that falls behind. Single process only:
+    under torchrun it is an error, since every rank would have to stop at the same step."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Callback:
     def on_train_start(self, info: dict[str, Any]) -> None:
         """info: config, start_step, iterations, resumed (bool), training_hash, extra (a dict saved in
         every checkpoint; a callback may store ids there, e.g. a tracking run id, to continue later)."""
 
-    def on_log(self, step: int, metrics: dict[str, float]) -> None: ...
+    def on_log(self, step: int, metrics: dict[str, float]) -> None:
+        """May raise StopTraining (as may on_snapshot)."""
 
     def on_videos(self, step: int, videos: torch.Tensor) -> None:
         """A fixed-noise batch (B, C, T, H, W) in [-1, 1], every `train.video_every` iterations."""

@@ -29,7 +29,7 @@ from videogan.config import Config, training_hash
 from videogan.devices import resolve_device, to_layout
 from videogan.errors import ConfigError, TrainingInterrupted
 from videogan.training import checkpoint
-from videogan.training.callbacks import Callback
+from videogan.training.callbacks import Callback, StopTraining
 from videogan.training.distributed import Rank, all_ranks_mean, average_gradients, broadcast_parameters, init_from_env
 from videogan.training.ema import update_average, warmed_up_decay
 from videogan.training.health import FiniteGuard, TrainingDiverged
@@ -76,6 +76,7 @@ class TrainResult:
     checkpoint: Path
     resumed_from: Path | None
     metrics: dict[str, float]
+    stopped_early: str | None = None  # why a callback ended training before train.iterations (StopTraining)
 
 
 class Trainer:
@@ -113,6 +114,7 @@ class Trainer:
             config.model.image_critic,
         )
         self.nets = self._networks()
+        self.stop_early: StopTraining | None = None
         self.guard = FiniteGuard(self.device)
         train = config.train
         self.critic_inputs = CriticInputs(
@@ -289,7 +291,12 @@ class Trainer:
     def _emit(self, hook: str, *args) -> None:
         if self.rank.is_main:
             for cb in self.callbacks:
-                getattr(cb, hook)(*args)
+                try:
+                    getattr(cb, hook)(*args)
+                except StopTraining as stop:
+                    if self.rank.distributed:
+                        raise ConfigError(f"a callback asked to stop training under torchrun ({stop.reason})")
+                    self.stop_early = self.stop_early or stop
 
     def _save_snapshot(self) -> None:
         step = self.state.counters.step
@@ -334,6 +341,7 @@ class Trainer:
     # ------------------------------------------------------------------- run
     def fit(self) -> TrainResult:
         resumed = self._restore()
+        self.state.extra.pop("stopped_early", None)  # a resumed run goes on to train.iterations
         for module in (self.state.generator, self.state.critic, self.state.generator_ema):
             if module is not None:
                 broadcast_parameters(module, self.rank)
@@ -355,7 +363,8 @@ class Trainer:
             self._emit("on_train_stop", exc)
             raise
         self._emit("on_train_end", self.paths.checkpoint, metrics)
-        return TrainResult(counters.step, self.paths.checkpoint, resumed, metrics)
+        reason = self.stop_early.reason if self.stop_early else None
+        return TrainResult(counters.step, self.paths.checkpoint, resumed, metrics, reason)
 
     def _train(self, fresh: bool) -> dict[str, float]:
         """From the restored step to train.iterations; the final checkpoint; the last logged metrics."""
@@ -370,7 +379,7 @@ class Trainer:
         tick, done_at_tick, videos_at_tick = time.perf_counter(), counters.step, self._videos_seen()
         # Under torchrun every rank would have to agree on when to stop: signals act as usual there.
         with StopRequest().listening(enabled=not self.rank.distributed) as stop:
-            while counters.step < train.iterations and stop.signum is None:
+            while counters.step < train.iterations and stop.signum is None and self.stop_early is None:
                 want_log = (counters.step + 1) % train.log_every == 0 or counters.step + 1 == train.iterations
                 logged = self._iteration(stream, want_log)
                 if want_log:
@@ -387,6 +396,9 @@ class Trainer:
             if stop.signum is not None:
                 self._stop_for(stop.signum)
         self._check_health()
+        if self.stop_early is not None:
+            self.state.extra["stopped_early"] = {"step": counters.step, "reason": self.stop_early.reason}
+            self.say(f"stopped early at step {counters.step}: {self.stop_early.reason}")
         if self.rank.is_main:
             full = self.state.full_state(self.hash)
             checkpoint.save_atomic(full, self.paths.checkpoint)
