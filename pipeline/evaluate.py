@@ -11,7 +11,7 @@ from pipeline.tracking import attached_run
 
 def search_record(checkpoint) -> tuple[dict, dict | None]:
     """(the search trial the training ran for, how it was pruned): ({}, None) outside a search."""
-    from pipeline.search_trial import PRUNED_KEY, SEARCH_KEY
+    from pipeline.search_study import PRUNED_KEY, SEARCH_KEY
     from videogan.training import checkpoint as ckpt
 
     extra = ckpt.load(checkpoint, kinds=("full",)).get("extra", {})

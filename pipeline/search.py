@@ -35,6 +35,7 @@ from typing import Any
 from prefect import flow, task
 
 from pipeline.common import repo_root
+from pipeline.search_scoring import ScoringThread
 from pipeline.search_space import Choices, SearchSpace, load_search, overrides
 from pipeline.search_study import (
     TrialLink,
@@ -229,12 +230,16 @@ class Objective:
             search.pruner.samples,
             search.pruner.model_dump(),
         )
+        scoring = ScoringThread(trial, link)  # scores the snapshots the training hands over (pruning)
+        scoring.start()
         try:
             run_experiment(self.repo, name, overrides({**search.fixed, **values}), link.to_env(self.url))
             value = objective_of(search, name, experiment_metrics(self.repo, name))
         except TrialFailed as exc:
             self.failure = str(exc).splitlines()[0] + " ... " + str(exc).splitlines()[-1]
             raise
+        finally:
+            scoring.stop()
         print(f"[{name}] {search.objective.metric} = {value:.6g}", flush=True)
         return value
 
@@ -313,9 +318,7 @@ def best_lines(search: SearchSpace, url: str, repo: Path) -> list[str]:
         "overrides: " + " ".join(f"-S {o}" for o in best.user_attrs.get("overrides", overrides(best.params))),
     ]
     if experiment_ref(repo, name) is None:
-        lines.append(
-            f"the experiment {name} is not in this repository: fetch it first (`dvc exp pull <remote> {name}`)"
-        )
+        lines.append(f"the experiment {name} is not in this repository: fetch it (`dvc exp pull <remote> {name}`)")
     lines.append(f"apply it: dvc exp apply {name}")
     return lines
 

@@ -20,6 +20,9 @@ from typing import Any
 TRIAL_VARIABLE = "VIDEOGAN_SEARCH_TRIAL"
 STORAGE_VARIABLE = "VIDEOGAN_SEARCH_STORAGE"  # also what `. .services/env` sets to the team's PostgreSQL
 LOCAL_STORE = ".videogan/search/optuna.db"
+SNAPSHOT_ATTR = "snapshot"  # the trial's user attribute by which its training hands a snapshot to the worker
+PRUNED_KEY = "search_pruned"  # in a trial's checkpoint extra: {"step", "value", "metric"} when it was pruned
+SEARCH_KEY = "search"  # in a trial's checkpoint extra: {"study", "trial"}
 
 
 @dataclass(frozen=True)

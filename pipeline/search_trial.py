@@ -1,23 +1,26 @@
-"""Inside a search trial's training: score each snapshot, report it to the study, stop when pruned.
+"""Inside a search trial's training: at each snapshot, ask the worker for its score, and stop when pruned.
 
-The intermediate objective is the evaluator's metric (the search's objective, fd_video for FVD) on
-`pruner.samples` videos of the snapshot against as many real ones, FVD off. A trial the pruner stops, or whose
-worker is gone, ends as a finished shorter run (videogan's StopTraining): its checkpoint is kept, and the
-evaluate stage records it as pruned instead of scoring it.
+The training stage only asks; the worker that started the trial scores the snapshot (pipeline/search_scoring.py)
+and reports it to the study. So the train stage depends on no evaluation code, and a trial scores exactly the
+snapshots its own training wrote. A trial the pruner stops, or whose worker is gone, ends as a finished shorter
+run (videogan's StopTraining): its checkpoint is kept, and the evaluate stage records it as pruned.
 """
 
 from __future__ import annotations
 
-import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.search_study import TrialLink, make_pruner, open_storage
+from pipeline.search_study import PRUNED_KEY, SEARCH_KEY, SNAPSHOT_ATTR, TrialLink, make_pruner, open_storage
 from videogan.training.callbacks import Callback, StopTraining
 
-PRUNED_KEY = "search_pruned"  # in the checkpoint's extra: {"step", "value", "metric"}
-SEARCH_KEY = "search"  # in the checkpoint's extra: {"study", "trial"}
+SCORING_ERROR_ATTR = "scoring_error"  # set by the worker when it could not score a snapshot
+
+
+class ScoringFailed(RuntimeError):
+    """The worker could not score a snapshot: the trial fails with its reason."""
 
 
 def worker_alive(pid: int) -> bool:
@@ -31,58 +34,57 @@ def worker_alive(pid: int) -> bool:
 
 
 class TrialReporter(Callback):
-    """Reports each snapshot's score as the trial's intermediate value and asks the pruner."""
+    """Hands each snapshot to the worker, waits for its score in the study, then asks the pruner."""
 
-    def __init__(self, link: TrialLink, storage: str, root: Path):
-        self.link, self.storage, self.root = link, storage, root
+    def __init__(self, link: TrialLink, storage: str, poll_seconds: float = 0.25):
+        self.link, self.storage, self.poll_seconds = link, storage, poll_seconds
         self.extra: dict[str, Any] = {}
-        self.scorer = None
-        self.trial = None
+        self.study: Any = None
+        self.trial: Any = None
+        self.iterations = 0
 
     def on_train_start(self, info: dict[str, Any]) -> None:
         import optuna
 
-        self.extra = info["extra"]
+        self.extra, self.iterations = info["extra"], info["iterations"]
         self.extra.pop(PRUNED_KEY, None)
         self.extra[SEARCH_KEY] = {"study": self.link.study, "trial": self.link.number}
-        study = optuna.load_study(
+        self.study = optuna.load_study(
             study_name=self.link.study, storage=open_storage(self.storage), pruner=make_pruner(self.link.pruner)
         )
-        self.trial = optuna.trial.Trial(study, self.link.trial_id)
+        self.trial = optuna.trial.Trial(self.study, self.link.trial_id)
 
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
+        self.check_worker()
+
+    def check_worker(self) -> None:
         if not worker_alive(self.link.worker_pid):
             raise StopTraining(f"the search worker (PID {self.link.worker_pid}) that started this trial is gone")
 
     def on_snapshot(self, step: int, path: Path) -> None:
-        if step == 0:
+        if step == 0 or step >= self.iterations:  # the last one is for the evaluate stage to judge
             return
-        value = self.score(path)
+        self.trial.set_user_attr(SNAPSHOT_ATTR, {"step": step, "path": str(Path(path).resolve())})
+        frozen = self.wait_for_score(step)
+        value = frozen.intermediate_values[step]
         print(f"search: trial {self.link.number} step {step}: {self.link.metric} {value:.4g}", flush=True)
-        from optuna.exceptions import UpdateFinishedTrialError
-
-        try:
-            self.trial.report(value, step)
-        except UpdateFinishedTrialError:
-            raise StopTraining("the study has ended this trial (its worker stopped sending heartbeats)") from None
-        if self.trial.should_prune():
+        # the pruner reads the trial as the storage has it: its scores were reported by the worker's process
+        if self.study.pruner.prune(self.study, frozen):
             self.extra[PRUNED_KEY] = {"step": step, "value": value, "metric": self.link.metric}
             raise StopTraining(f"pruned by the search: {self.link.metric} {value:.4g} at step {step}")
 
-    def score(self, snapshot: Path) -> float:
-        from videogan.config import load_config
-        from videogan.devices import resolve_device
-        from videogan.metrics.run import build_scorer
-        from videogan.sampling import load_generator, sample_clips
+    def wait_for_score(self, step: int):
+        """The trial, as stored, once the worker has reported the snapshot's score at `step`."""
+        from optuna.trial import TrialState
 
-        config = load_config(
-            self.root / "params.yaml", [f"evaluate.num_samples={self.link.samples}", "evaluate.fvd.enabled=false"]
-        )
-        generator, _, _ = load_generator(snapshot, resolve_device(config.evaluate.device, "evaluate.device"))
-        if self.scorer is None:
-            store, evaluator = self.root / "data/processed", self.root / "models/evaluator.pt"
-            self.scorer = build_scorer(config, store, evaluator, generator.frames, progress=False)[0]
-        clips = sample_clips(generator, config.evaluate.num_samples, config.evaluate.seed, config.evaluate.batch_size)
-        value = self.scorer.score(clips)[self.link.metric]
-        worst = math.inf if self.link.direction == "minimize" else -math.inf
-        return value if math.isfinite(value) else worst
+        storage, trial_id = self.trial.storage, self.link.trial_id
+        while True:
+            frozen = storage.get_trial(trial_id)
+            if step in frozen.intermediate_values:
+                return frozen
+            if error := frozen.user_attrs.get(SCORING_ERROR_ATTR):
+                raise ScoringFailed(f"the search worker could not score the snapshot at step {step}: {error}")
+            if frozen.state != TrialState.RUNNING:
+                raise StopTraining(f"the study has ended this trial ({frozen.state.name}: its worker stopped beating)")
+            self.check_worker()
+            time.sleep(self.poll_seconds)

@@ -22,7 +22,7 @@ def train(config):
     if searched := trial_link():  # a trial of `python -m pipeline.search`: report snapshots, stop when pruned
         from pipeline.search_trial import TrialReporter
 
-        callbacks.append(TrialReporter(*searched, root))
+        callbacks.append(TrialReporter(*searched))
     return train_from_store(config, store, root, callbacks=callbacks)
 
 

@@ -62,7 +62,14 @@ def test_keys_params_yaml_leaves_out_are_added_with_a_plus(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("train:\n  iterations: 5\n  schedule: {n_critic: 2}\n")
     args = dvc_set_params(["train.iterations=7", "train.schedule.n_critic=3", "train.optim.critic.lr=0.0003"], params)
-    assert args == ["-S", "train.iterations=7", "-S", "train.schedule.n_critic=3", "-S", "+train.optim.critic.lr=0.0003"]
+    assert args == [
+        "-S",
+        "train.iterations=7",
+        "-S",
+        "train.schedule.n_critic=3",
+        "-S",
+        "+train.optim.critic.lr=0.0003",
+    ]
 
 
 def test_every_kind_of_range_suggests_values_the_config_takes(tmp_path):

@@ -607,7 +607,9 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
 def test_rotate_makes_new_secrets_and_the_old_ones_stop_working(team_stack, sweep):
     old_env, old = team_stack.env, json.loads((team_stack.folder / "secrets.json").read_text())
     said = team_stack.services("rotate").stdout
-    assert "update MLFLOW_TRACKING_PASSWORD, PREFECT_API_AUTH_STRING and VIDEOGAN_SEARCH_STORAGE" in said and ". " in said, said
+    assert (
+        "update MLFLOW_TRACKING_PASSWORD, PREFECT_API_AUTH_STRING and VIDEOGAN_SEARCH_STORAGE" in said and ". " in said
+    ), said
     new_env, new = team_stack.env, json.loads((team_stack.folder / "secrets.json").read_text())
     assert all(new[key] != old[key] for key in old)
     os.environ.update({k: new_env[k] for k in ("MLFLOW_TRACKING_PASSWORD", "PREFECT_API_AUTH_STRING")})
