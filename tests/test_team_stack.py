@@ -83,10 +83,10 @@ def status_of(url: str, auth: str | None, method: str = "GET", headers: dict | N
         return exc.code
 
 
-def postgres_login(stack, password: str | None) -> str:
+def postgres_login(stack, password: str | None, url: str | None = None) -> str:
     import psycopg
 
-    url = stack.state["postgres"]["url"].replace("postgresql+psycopg", "postgresql")
+    url = (url or stack.state["postgres"]["url"]).replace("postgresql+psycopg", "postgresql")
     try:
         with psycopg.connect(url, connect_timeout=5, **({} if password is None else {"password": password})):
             return "in"
@@ -102,6 +102,12 @@ def test_each_server_refuses_requests_without_the_credentials(team_stack):
     hba = (team_stack.folder / "postgres/pg_hba.conf").read_text().splitlines()
     methods = {line.split()[-1] for line in hba if line.strip() and not line.startswith("#")}
     assert methods == {"scram-sha-256"}
+    search = env["VIDEOGAN_SEARCH_STORAGE"]  # the search's own user and database, not the superuser
+    assert search.startswith("postgresql+psycopg://optuna:") and search.endswith("/optuna")
+    no_password = search.replace(search.split("//", 1)[1].split("@")[0], "optuna")
+    assert "no password supplied" in postgres_login(team_stack, None, no_password)
+    assert "password authentication failed" in postgres_login(team_stack, "wrong", no_password)
+    assert postgres_login(team_stack, None, search) == "in"
 
     runs = f"{env['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/experiments/search?max_results=1"
     assert status_of(runs, None) == 401
@@ -602,6 +608,61 @@ def test_two_workers_run_two_retrainings_one_at_a_time(pipeline_repo, team_stack
 
 
 # ---- rotate, then stop ---------------------------------------------------------------------------
+
+
+def test_four_trials_on_two_workers_share_one_study_on_the_team_postgres(pipeline_repo, team_stack):
+    """`python -m pipeline.search --workers 2` with the stack's env: one study in PostgreSQL, every trial a DVC
+    experiment and an MLflow run on the team's server."""
+    import optuna
+
+    repo = pipeline_repo
+    set_params(repo, {"train": {"iterations": 6, "log_every": 2, "snapshot_every": 3, "resume_every": 2, "seed": 0}})
+    rates = {"low": 1e-4, "high": 1e-3, "log": True}
+    spec = {
+        "study": "team",
+        "trials": 4,
+        "params": {"train.optim.critic.lr": rates, "train.optim.decoder.lr": rates},
+        "pruner": {"kind": "none", "samples": 20},
+        "fixed": {"evaluate.fvd.enabled": False},
+    }
+    (repo / "team-search.yaml").write_text(json.dumps(spec))
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "the team's search", check=False)
+    done = sh(
+        repo,
+        "python",
+        "-m",
+        "pipeline.search",
+        "--config",
+        "team-search.yaml",
+        "--workers",
+        "2",
+        env=team_stack.env,
+        timeout=900,
+    )
+    study = optuna.load_study(study_name="team", storage=team_stack.env["VIDEOGAN_SEARCH_STORAGE"])
+    trials = study.trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4, done.stdout[-3000:]
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 4  # four distinct points
+    assert any(
+        a.datetime_start < b.datetime_complete and b.datetime_start < a.datetime_complete
+        for a in trials
+        for b in trials
+        if a is not b
+    )  # two ran at once
+    assert not (repo / ".videogan/search/optuna.db").exists()  # the study is in the team's database
+    refs = sh(repo, "git", "for-each-ref", "--format=%(refname)", "refs/exps/").stdout.split()
+    assert {f"team-{n}" for n in range(4)} <= {ref.rsplit("/", 1)[-1] for ref in refs}
+    shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
+    runs = client(team_stack).search_runs([experiment_id(team_stack)], filter_string="tags.`search.study` = 'team'")
+    assert sorted(r.data.tags["search.trial"] for r in runs) == ["0", "1", "2", "3"]
+    for trial in trials:
+        name = f"team-{trial.number}"
+        assert experiment_metrics(shown, name)["fd_video"] == pytest.approx(trial.value, rel=1e-12)
+        run = next(r for r in runs if r.info.run_name == name)
+        assert run.data.metrics["eval/fd_video"] == pytest.approx(trial.value, rel=1e-12)
+        assert run.data.params["train.optim.critic.lr"] == str(trial.params["train.optim.critic.lr"])
+        assert run.data.tags["search.state"] == "COMPLETE"
 
 
 def test_rotate_makes_new_secrets_and_the_old_ones_stop_working(team_stack, sweep):
