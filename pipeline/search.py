@@ -146,10 +146,10 @@ def run_experiment(repo: Path, name: str, values: list[str], env: dict[str, str]
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
-            for part in line.rstrip().split("\r"):  # progress bars redraw with \r: one line each
-                if part.strip():
+            for part in line.rstrip().split("\r"):  # progress bars redraw with \r
+                if part.strip() and "%|" not in part:  # the stages' own lines, not their progress bars
                     tail.append(part)
-            print(f"[{name}] {tail[-1][-300:] if tail else ''}", flush=True)
+                    print(f"[{name}] {part[-300:]}", flush=True)
     if proc.returncode != 0:
         raise TrialFailed(f"`dvc exp run` of {name} exited {proc.returncode}:\n" + "\n".join(tail))
 

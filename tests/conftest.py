@@ -24,6 +24,7 @@ LONGEST_FIRST = (
     "pipeline",
     "team stack",
     "fitted evaluator",
+    "test_search",
     "test_fvd",
     "test_step_paths",
     "test_stage_startup",

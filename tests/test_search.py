@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -190,3 +191,28 @@ def test_best_names_the_experiment_and_applying_it_sets_its_params(repo, killed_
     assert json.loads((repo / "reports/metrics.json").read_text())["fd_video"] == pytest.approx(best.value, rel=1e-12)
     sh(repo, "git", "checkout", "--", ".")
     os.sync()
+
+
+def test_optuna_dashboard_serves_the_study_live(repo, killed_and_resumed):
+    from pipeline_support import VENV_BIN, free_port
+
+    port = free_port()
+    command = [str(VENV_BIN / "optuna-dashboard"), storage(repo), "--host", "127.0.0.1", "--port", str(port)]
+    dashboard = subprocess.Popen(command + ["--server", "wsgiref", "--quiet"], stdout=subprocess.DEVNULL)
+    try:
+        api, deadline, summaries = f"http://127.0.0.1:{port}/api/studies", time.time() + 60, None
+        while time.time() < deadline and summaries is None:
+            try:
+                with urllib.request.urlopen(api, timeout=5) as answer:
+                    summaries = json.loads(answer.read())["study_summaries"]
+            except OSError:
+                time.sleep(0.5)
+        assert summaries is not None, "optuna-dashboard did not answer"
+        study_id = next(s["study_id"] for s in summaries if s["study_name"] == "kill")
+        with urllib.request.urlopen(f"{api}/{study_id}", timeout=30) as answer:
+            shown = json.loads(answer.read())
+        assert [t["state"] for t in shown["trials"]] == ["Fail", "Complete", "Complete"]
+        assert shown["best_trials"][0]["values"] == [pytest.approx(load(repo, "kill").best_value)]
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=30)
