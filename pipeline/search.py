@@ -32,7 +32,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 
 from pipeline.common import repo_root
 from pipeline.search_scoring import ScoringThread
@@ -46,6 +46,7 @@ from pipeline.search_study import (
     storage_url,
     worker_seed,
 )
+from pipeline.stage import fail, run_stage, stage_flow
 from videogan.errors import ConfigError, UserError
 
 DRAW_LOCK = ".videogan/search/draw.lock"
@@ -244,11 +245,28 @@ class Objective:
         return value
 
 
+def check_baseline(repo: Path) -> None:
+    """Every trial starts from the workspace's data and evaluator: they must be built, and dvc.lock known to git,
+    or each trial would rebuild them in its own copy (the evaluator's fit alone takes minutes)."""
+    from pipeline.retrain import dvc_env
+
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "dvc.lock"], cwd=repo, capture_output=True)
+    status = subprocess.run(
+        ["dvc", "status", "--with-deps", "evaluator", "--json"], cwd=repo, env=dvc_env(), capture_output=True, text=True
+    )
+    stale = status.returncode != 0 or json.loads(status.stdout or "{}")
+    if tracked.returncode != 0 or stale:
+        raise SearchError(
+            "the trials start from this workspace's data and evaluator, which are not built and committed yet: run "
+            "`dvc repro evaluator`, then `git add dvc.lock` and commit, and start the search again"
+        )
+
+
 def count(study, states) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-@flow(name="search")
+@stage_flow("search")
 def search_flow(search_file: str, storage: str | None = None, worker: int = 0) -> dict:
     """One worker: draw trials until the study has `trials` finished (complete or pruned); return its counts."""
     import optuna
@@ -257,6 +275,7 @@ def search_flow(search_file: str, storage: str | None = None, worker: int = 0) -
 
     repo = repo_root()
     search = load_search(repo / search_file, repo / "params.yaml")
+    check_baseline(repo)
     url = storage_url(repo, storage, search.storage)
     study = open_study(search, url, worker)
     print(f"search: study {search.study} in {shown_url(url)}, worker {worker}, {len(study.trials)} trials so far")
@@ -334,7 +353,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from pipeline.common import set_quiet_defaults
     from pipeline.search_report import write_report
-    from pipeline.stage import fail, run_stage
 
     set_quiet_defaults()
     repo = repo_root()

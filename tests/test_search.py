@@ -216,3 +216,12 @@ def test_optuna_dashboard_serves_the_study_live(repo, killed_and_resumed):
     finally:
         dashboard.terminate()
         dashboard.wait(timeout=30)
+
+
+def test_a_search_before_the_evaluator_is_built_says_what_to_run_first(tmp_path):
+    bare = copy_repo(tmp_path / "bare")  # no `dvc repro`: no clip store, no evaluator, no dvc.lock
+    done = sh(bare, "python", "-m", "pipeline.search", "--config", search_file(bare, "early"), check=False)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "run `dvc repro evaluator`, then `git add dvc.lock`" in errors[0]
+    assert "Traceback" not in done.stderr and sh(bare, "git", "for-each-ref", "refs/exps/").stdout == ""
