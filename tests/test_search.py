@@ -175,6 +175,8 @@ def test_a_killed_workers_trial_is_failed_retried_and_the_study_completes(repo, 
     assert (repo / "reports/search/kill/history.png").stat().st_size > 0
     table = (repo / "reports/search/kill/trials.csv").read_text().splitlines()
     assert [line.split(",")[1] for line in table[1:]] == ["FAIL", "COMPLETE", "COMPLETE"]
+    summary = json.loads((repo / "reports/search/kill/summary.json").read_text())
+    assert (summary["complete"], summary["pruned"], summary["failed"]) == (2, 0, 1)
 
 
 def test_best_names_the_experiment_and_applying_it_sets_its_params(repo, killed_and_resumed):
