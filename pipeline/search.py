@@ -365,6 +365,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.report:
             print(f"search: report in {write_report(open_study(search, url, heartbeat=False), repo, search)}")
             return
+        check_baseline(repo)  # before Prefect starts: a missing evaluator is said in a second
     except (ConfigError, SearchError) as exc:
         fail(str(exc))
     if args.workers < 1:
