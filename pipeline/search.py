@@ -101,19 +101,10 @@ def suggest(trial, key: str, space) -> Any:
     return trial.suggest_float(key, float(space.low), float(space.high), step=space.step, log=space.log)
 
 
-def dvc_set_params(values: list[str], params: Path) -> list[str]:
-    """`dvc exp run -S` arguments: a key that params.yaml does not spell out (it takes the library default)
-    is added with DVC's `+key=value`; a plain `key=value` can only change a key that is there."""
-    import yaml
-
-    tree = yaml.safe_load(params.read_text()) or {}
-    args = []
-    for value in values:
-        node: Any = tree
-        for part in value.split("=", 1)[0].split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        args += ["-S", value if node is not None else f"+{value}"]
-    return args
+def dvc_set_params(values: list[str]) -> list[str]:
+    """`dvc exp run -S` arguments in DVC's `++key=value` form, which sets a key whether params.yaml spells it out
+    or leaves it to the library default (a plain `key=value` can only change a key the file has)."""
+    return [arg for value in values for arg in ("-S", f"++{value}")]
 
 
 def experiment_name(search: SearchSpace, number: int) -> str:
@@ -132,7 +123,8 @@ def run_experiment(repo: Path, name: str, values: list[str], env: dict[str, str]
     """`dvc exp run --temp -n name -S ...`, its lines prefixed with the name as they come."""
     from pipeline.retrain import dvc_env
 
-    command = ["dvc", "exp", "run", "--temp", "-n", name] + dvc_set_params(values, repo / "params.yaml")
+    # --wait-for-lock: trials of other workers hold the repository's lock while they stage (DVC waits 3 s by default)
+    command = ["dvc", "--wait-for-lock", "exp", "run", "--temp", "-n", name] + dvc_set_params(values)
     print(f"[{name}] $ {' '.join(command)}", flush=True)
     tail: deque[str] = deque(maxlen=30)
     with subprocess.Popen(
@@ -238,6 +230,7 @@ class Objective:
             value = objective_of(search, name, experiment_metrics(self.repo, name))
         except TrialFailed as exc:
             self.failure = str(exc).splitlines()[0] + " ... " + str(exc).splitlines()[-1]
+            trial.set_user_attr("failure", str(exc)[-2000:])  # kept in the study: trials.csv, the dashboard
             raise
         finally:
             scoring.stop()

@@ -159,7 +159,8 @@ def killed_and_resumed(repo):
 def test_a_killed_workers_trial_is_failed_retried_and_the_study_completes(repo, killed_and_resumed):
     trials = load(repo, "kill").trials
     states = [t.state.name for t in trials]
-    assert states == ["FAIL", "COMPLETE", "COMPLETE"], killed_and_resumed["resumed"][-3000:]
+    failures = [t.user_attrs.get("failure") for t in trials if t.state.name == "FAIL"]
+    assert states == ["FAIL", "COMPLETE", "COMPLETE"], (failures, killed_and_resumed["resumed"][-3000:])
     assert trials[1].params == killed_and_resumed["killed_point"]  # the retry of the killed point
     assert trials[1].system_attrs.get("failed_trial") == trials[0].number
     assert killed_and_resumed["left"] == []  # its `dvc exp run` died with the worker

@@ -58,18 +58,32 @@ def test_a_bad_search_file_is_one_line_naming_the_key(tmp_path, changes, named):
     assert named in message and "\n" not in message, message
 
 
-def test_keys_params_yaml_leaves_out_are_added_with_a_plus(tmp_path):
-    params = tmp_path / "params.yaml"
-    params.write_text("train:\n  iterations: 5\n  schedule: {n_critic: 2}\n")
-    args = dvc_set_params(["train.iterations=7", "train.schedule.n_critic=3", "train.optim.critic.lr=0.0003"], params)
-    assert args == [
-        "-S",
-        "train.iterations=7",
-        "-S",
-        "train.schedule.n_critic=3",
-        "-S",
-        "+train.optim.critic.lr=0.0003",
-    ]
+def test_dvc_sets_every_key_whether_params_yaml_has_it_or_not(tmp_path):
+    from pipeline_support import sh
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text("train:\n  iterations: 5\n")
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: cp params.yaml out.yaml\n    params: [train]\n"
+        "    outs:\n      - out.yaml:\n          cache: false\n"
+    )
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "s"]):
+        sh(repo, *command)
+    sh(
+        repo,
+        "dvc",
+        "exp",
+        "run",
+        "--temp",
+        "-n",
+        "e",
+        *dvc_set_params(["train.iterations=7", "train.optim.critic.lr=0.0003"]),
+    )
+    ref = sh(repo, "git", "for-each-ref", "--format=%(refname)", "refs/exps/").stdout.split()[0]
+    assert yaml.safe_load(sh(repo, "git", "show", f"{ref}:out.yaml").stdout) == {
+        "train": {"iterations": 7, "optim": {"critic": {"lr": 0.0003}}}
+    }
 
 
 def test_every_kind_of_range_suggests_values_the_config_takes(tmp_path):

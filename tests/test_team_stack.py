@@ -642,7 +642,8 @@ def test_four_trials_on_two_workers_share_one_study_on_the_team_postgres(pipelin
     )
     study = optuna.load_study(study_name="team", storage=team_stack.env["VIDEOGAN_SEARCH_STORAGE"])
     trials = study.trials
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 4, done.stdout[-3000:]
+    failures = [t.user_attrs.get("failure") for t in trials if t.state.name == "FAIL"]
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4, failures or done.stdout[-3000:]
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 4  # four distinct points
     assert any(
         a.datetime_start < b.datetime_complete and b.datetime_start < a.datetime_complete
