@@ -260,7 +260,7 @@ def count(study, states) -> int:
 
 
 @stage_flow("search")
-def search_flow(search_file: str, storage: str | None = None, worker: int = 0) -> dict:
+def search_flow(search_file: str, storage: str | None = None, worker: int = 0, check: bool = True) -> dict:
     """One worker: draw trials until the study has `trials` finished (complete or pruned); return its counts."""
     import optuna
     from optuna.storages import fail_stale_trials
@@ -268,7 +268,8 @@ def search_flow(search_file: str, storage: str | None = None, worker: int = 0) -
 
     repo = repo_root()
     search = load_search(repo / search_file, repo / "params.yaml")
-    check_baseline(repo)
+    if check:  # the command line checks once, before Prefect starts, for all its workers
+        check_baseline(repo)
     url = storage_url(repo, storage, search.storage)
     study = open_study(search, url, worker)
     print(f"search: study {search.study} in {shown_url(url)}, worker {worker}, {len(study.trials)} trials so far")
@@ -358,7 +359,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.report:
             print(f"search: report in {write_report(open_study(search, url, heartbeat=False), repo, search)}")
             return
-        check_baseline(repo)  # before Prefect starts: a missing evaluator is said in a second
+        if args.worker is None:  # the command a person ran; its --workers were started after this check
+            check_baseline(repo)  # before Prefect starts: a missing evaluator is said in a second
     except (ConfigError, SearchError) as exc:
         fail(str(exc))
     if args.workers < 1:
@@ -368,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from functools import partial
 
-        run_stage(partial(search_flow, args.config, args.storage, args.worker or 0), tracked=True)
+        run_stage(partial(search_flow, args.config, args.storage, args.worker or 0, check=False), tracked=True)
         code = 0
     if args.worker is None:  # the command a person ran (not one of its --workers): the study's state
         study = open_study(search, url, heartbeat=False)

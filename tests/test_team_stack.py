@@ -692,7 +692,7 @@ def test_rotate_makes_new_secrets_and_the_old_ones_stop_working(team_stack, swee
 
 
 def test_stop_ends_every_service_by_pid_and_a_new_start_has_the_same_runs(team_stack, sweep):
-    from pipeline.services import alive
+    from pipeline.processes import alive
 
     before = team_stack.state
     said = team_stack.services("stop").stdout
