@@ -1,6 +1,6 @@
 import torch
 
-from videogan.losses import generator_loss, gradient_penalty
+from videogan.losses import critic_loss, generator_loss, gradient_penalty, r1_penalty
 
 
 def test_penalty_of_a_linear_critic_is_known():
@@ -40,3 +40,26 @@ def test_generator_losses():
     assert generator_loss("wgan-gp", torch.tensor([2.0])) == -2.0
     torch.testing.assert_close(generator_loss("basic", s), -torch.log(torch.tensor(2.0)))  # log(1 - 1/2)
     torch.testing.assert_close(generator_loss("alternative", s), torch.log(torch.tensor(2.0)))  # -log(1/2)
+
+
+def test_r1_is_the_squared_gradient_norm_at_the_reals_and_returns_their_scores():
+    w = torch.randn(1, 1, 8, 4, 4, requires_grad=True)
+
+    def critic(x):
+        return 0.5 * ((x * w) ** 2).flatten(1).sum(1)  # gradient w^2 x
+
+    real = torch.randn(3, 1, 8, 4, 4)
+    scores, penalty = r1_penalty(critic, real)
+    torch.testing.assert_close(scores, critic(real))
+    torch.testing.assert_close(penalty, ((w**2 * real) ** 2).flatten(1).sum(1).mean())
+    penalty.backward()  # differentiable in the critic's weights
+    assert w.grad is not None and w.grad.abs().sum() > 0
+
+
+def test_hinge_and_non_saturating_losses():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    torch.testing.assert_close(critic_loss("hinge", real, fake), torch.tensor((0 + 0.5) / 2 + (0 + 1) / 2))
+    assert generator_loss("hinge", torch.tensor([2.0])) == -2.0
+    log2 = torch.log(torch.tensor(2.0))
+    torch.testing.assert_close(critic_loss("non-saturating", torch.zeros(2), torch.zeros(2)), 2 * log2)
+    torch.testing.assert_close(generator_loss("non-saturating", torch.zeros(1)), log2)

@@ -45,9 +45,19 @@ def scores(kind: str) -> dict[str, float]:
         "spliced": lambda: np.concatenate([real[:, :5], np.roll(real, 1, axis=0)[:, 5:]], axis=1),
         "lost digit": lambda: moving_digits(3 * N, seed=20, lose_last_from=5)[0][2 * N :],
         "one digit": lambda: moving_digits(N, k=1, seed=21)[0],
+        "fragments": lambda: broken(real, "fragments"),
+        "strokes": lambda: broken(real, "strokes"),
         "mixed": lambda: real[(np.arange(N)[:, None] + np.arange(real.shape[1])[None]) % N, np.arange(real.shape[1])],
     }[kind]()
     return scorer.score(fake)
+
+
+def broken(real: np.ndarray, kind: str) -> np.ndarray:
+    """Every frame of `real` with its digits broken the one way (fragments or strokes)."""
+    from videogan.metrics.tasks import broken_digits
+
+    frames = real.reshape(-1, 1, *real.shape[2:])
+    return broken_digits(frames, np.random.default_rng(2), kind).reshape(real.shape)
 
 
 def worse(name: str, value: float, reference: float, factor: float) -> bool:
@@ -138,6 +148,15 @@ def test_noise_fails_every_metric():
     failed = {name: worse(name, s[name], s[f"{name}_ref"], 2.0) for name in METRICS if name in s and name != "acd"}
     assert all(failed.values()), [n for n, ok in failed.items() if not ok]
     assert s["recognisable_frames"] < 0.05 and s["classes_covered"] < 0.2
+
+
+@pytest.mark.parametrize("kind", ["fragments", "strokes"])
+def test_broken_digits_are_not_taken_for_digits(kind):
+    """Fragments and strokes cut from real digits (what a half-trained generator draws) score far below real
+    frames on both digit-reading metrics."""
+    s = scores(kind)
+    for name in ("digits_per_frame", "recognisable_frames"):
+        assert s[name] < 0.5 * s[f"{name}_ref"], (kind, name, s[name], s[f"{name}_ref"])
 
 
 def test_sparse_dust_on_black_is_not_taken_for_digits():

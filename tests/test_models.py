@@ -70,7 +70,7 @@ def test_first_frame_from_an_lstm_step_is_decoded_like_every_later_frame(lstm_in
         assert not torch.allclose(raw(z)[:, :, 0], frame0, atol=1e-3)
 
 
-@pytest.mark.parametrize("loss", ["wgan-gp", "basic", "alternative"])
+@pytest.mark.parametrize("loss", ["wgan-gp", "basic", "alternative", "non-saturating", "hinge"])
 def test_gradients_reach_the_lstm_under_every_loss(loss):
     cfg = tiny_config(train={"loss": loss})
     g, d = build_generator(cfg), build_critic(cfg)
@@ -78,6 +78,16 @@ def test_gradients_reach_the_lstm_under_every_loss(loss):
     generator_loss(loss, scores).backward()
     for name, p in g.lstm.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_a_batch_norm_decoder_normalises_over_the_batch_and_keeps_running_statistics():
+    g = build_generator(tiny_config(model={"generator": {"norm": "batch"}}))
+    norms = [m for m in g.decoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == len(decoder_widths(16, 4, 16))  # the stem's and one per doubling
+    g(g.sample_noise(3, torch.Generator().manual_seed(0)))
+    assert all(int(m.num_batches_tracked) == g.frames for m in norms)  # `frame` input: one decode per frame
+    layer = build_generator(tiny_config())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in layer.decoder.modules())
 
 
 def test_critic_loss_uses_one_logit_for_bce_losses():

@@ -49,7 +49,19 @@ EVERY_OPTION = {
 }
 
 
-@pytest.mark.parametrize("loss, options", [("wgan-gp", {}), ("alternative", {}), ("wgan-gp", EVERY_OPTION)])
+R1_RECIPE = {  # non-saturating loss with R1 on both critics, a BatchNorm decoder that decodes all frames at once
+    "model": {
+        "generator": {"norm": "batch", "lstm_input": "noise", "first_frame": "lstm"},
+        "image_critic": {"frames": 2, "widths": [8, 16]},
+    },
+    "train": {"r1_gamma": 1.0, "gp_every": 2},
+}
+
+
+@pytest.mark.parametrize(
+    "loss, options",
+    [("wgan-gp", {}), ("alternative", {}), ("wgan-gp", EVERY_OPTION), ("non-saturating", R1_RECIPE), ("hinge", {})],
+)
 def test_killed_and_resumed_equals_unbroken_to_the_bit(tmp_path, squares, loss, options):
     cfg = tiny_config(model=options.get("model", {}), train={"loss": loss, **options.get("train", {})})
     train(tmp_path / "a", squares, cfg)
@@ -168,6 +180,7 @@ TRAINING_STATE_KEYS = {
     "train.batch_size",
     "train.loss",
     "train.gp_lambda",
+    "train.r1_gamma",
     "train.seed",
     "train.amp",
     "train.tf32",

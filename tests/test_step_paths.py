@@ -119,9 +119,9 @@ def test_lazy_penalty_runs_on_every_kth_critic_step_with_k_times_the_weight(tmp_
     weights = []
     original = loop.critic_step_loss
 
-    def spy(nets, real, fake, d, setup, penalty_weight=None):
-        weights.append(penalty_weight)
-        return original(nets, real, fake, d, setup, penalty_weight)
+    def spy(nets, real, fake, d, setup, penalty_scale=1.0):
+        weights.append(setup.gp_lambda * penalty_scale)
+        return original(nets, real, fake, d, setup, penalty_scale)
 
     monkeypatch.setattr(loop, "critic_step_loss", spy)
     fit(tmp_path, squares, tiny_config(train={"iterations": 3, "gp_every": 4}))
@@ -156,3 +156,24 @@ def test_critic_fakes_made_ahead_in_one_call_equal_one_call_per_step():
         assert all(torch.equal(d[k], alone[k]) for k in alone.tensors)
         torch.testing.assert_close(fake, make_fakes(nets, [alone])[0], rtol=1e-5, atol=1e-6)
     assert len(calls) == 2 + 5 and [n for n in calls if n != 8] == [24, 16]  # steps 10-12, then 13-14
+
+
+@pytest.mark.parametrize("amp", ["none", "bf16", "auto"])
+def test_amp_runs_the_cpu_steps_in_bfloat16_where_asked_and_where_bf16_is_fast(amp):
+    from videogan.devices import autocast, bf16_is_fast
+
+    cpu = torch.device("cpu")
+    state = TrainingState.fresh(tiny_config(train={"amp": amp}), cpu)
+    with autocast(amp, cpu):
+        scores = state.critic(state.generator(state.generator.sample_noise(2)))
+    want_bf16 = amp == "bf16" or (amp == "auto" and bf16_is_fast(cpu))
+    assert scores.dtype == (torch.bfloat16 if want_bf16 else torch.float32)
+
+
+def test_bf16_training_on_the_cpu_stays_finite_with_every_penalty(tmp_path, squares):
+    cfg = tiny_config(train={"amp": "bf16", "loss": "non-saturating", "r1_gamma": 1.0, "iterations": 4})
+    fit(tmp_path / "r1", squares, cfg)
+    fit(tmp_path / "gp", squares, tiny_config(train={"amp": "bf16", "iterations": 4}))
+    for run in ("r1", "gp"):
+        rows = logged(tmp_path / run)
+        assert rows and all(np.isfinite(r["loss_critic"]) and np.isfinite(r["loss_generator"]) for r in rows)

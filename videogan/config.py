@@ -36,6 +36,8 @@ class GeneratorConfig(Strict):
     upsample: Literal["transposed", "nearest"] = "transposed"
     # frame 0 decoded from the motion noise itself (the original's) or from one LSTM step on it, like every later frame
     first_frame: Literal["noise", "lstm"] = "noise"
+    # decoder normalisation: LayerNorm (the original's) or BatchNorm over the batch's frames (DCGAN, MoCoGAN)
+    norm: Literal["layer", "batch"] = "layer"
 
 
 class CriticConfig(Strict):
@@ -125,11 +127,15 @@ class InstanceNoiseConfig(Strict):
 class TrainConfig(Strict):
     iterations: int = Field(100_000, ge=0)  # generator iterations
     batch_size: int = Field(64, ge=1)  # global batch (split across ranks under torchrun)
-    loss: Literal["wgan-gp", "basic", "alternative"] = "wgan-gp"  # basic: minimax BCE; alternative: -log D(G(z))
-    gp_lambda: float = Field(200.0, ge=0)  # gradient-penalty weight (the original's 200)
+    # basic: minimax BCE; alternative: -log D(G(z)) with smoothed real labels; non-saturating: without; hinge (SNGAN)
+    loss: Literal["wgan-gp", "basic", "alternative", "non-saturating", "hinge"] = "wgan-gp"
+    gp_lambda: float = Field(200.0, ge=0)  # WGAN-GP penalty weight (the original's 200); wgan-gp only
+    r1_gamma: float = Field(0.0, ge=0)  # R1 penalty gamma / 2 * |grad D(real)|^2 (Mescheder et al. 2018); 0 = off
     seed: int = 0  # weights, noise, draws and batch order
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when there is one
-    amp: Literal["none", "bf16"] = "none"  # bf16 autocast, CUDA only
+    # bf16 autocast of the training steps (CUDA or CPU); auto = where bf16 is fast: CUDA GPUs that support it,
+    # CPUs with AVX512-BF16 or AMX units (elsewhere bf16 on a CPU is slower than float32)
+    amp: Literal["none", "bf16", "auto"] = "none"
     tf32: bool = True  # allow TF32 matmuls on CUDA
     compile: bool = False  # torch.compile the generator (both uses) and the critic outside the penalty
     # reduce-overhead: CUDA graphs on CUDA

@@ -3,6 +3,7 @@ and `evaluate.device`, and, under torchrun, the GPU of this process's local rank
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TypeVar
 
@@ -39,3 +40,23 @@ M = TypeVar("M", bound=torch.nn.Module)
 def to_layout(module: M, memory_format: torch.memory_format) -> M:
     """`module` with its weights in `memory_format` (channels_last, channels_last_3d), in place."""
     return module.to(memory_format=memory_format)  # type: ignore[call-overload]  # the stub lacks this keyword
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bfloat16 matmuls beat float32 here: a CUDA GPU that supports them, or a CPU with bf16 units
+    (AVX512-BF16 or AMX). Elsewhere PyTorch emulates bf16 on the CPU, slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def uses_bf16(amp: str, device: torch.device) -> bool:
+    """`train.amp` on this device: bf16 always, none never, auto where bf16 is fast."""
+    return amp == "bf16" or (amp == "auto" and bf16_is_fast(device))
+
+
+def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on `device` where `amp` asks for it (see uses_bf16), else a no-op."""
+    if uses_bf16(amp, device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

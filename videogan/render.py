@@ -45,6 +45,22 @@ def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarra
     return np.concatenate([pad(left), bar, pad(right)], axis=2)
 
 
+def frame_sheet(clips: np.ndarray, path: str | Path, scale: int = 2, pad: int = 2) -> Path:
+    """Clips (N, T, H, W, C) uint8 -> a PNG with one video per row and its frames left to right, each pixel
+    `scale` x `scale`, white gaps between frames (what a person looks at when judging samples)."""
+    import imageio.v3 as iio
+
+    clips = np.asarray(clips)
+    n, t, h, w, c = clips.shape
+    sheet = np.full((n * (h + pad) + pad, t * (w + pad) + pad, c), 255, np.uint8)
+    for i in range(n):
+        for j in range(t):
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            sheet[y : y + h, x : x + w] = clips[i, j]
+    sheet = sheet.repeat(scale, 0).repeat(scale, 1)
+    return write_atomic(iio.imwrite("<bytes>", sheet[..., 0] if c == 1 else sheet, extension=".png"), path)
+
+
 def gif_bytes(frames: np.ndarray, fps: int = 8) -> bytes:
     """Frames (T, H, W, C) uint8, C in {1, 3} -> an endlessly looping GIF shown for T / fps seconds.
 

@@ -26,8 +26,9 @@ class EvaluatorConfig(Strict):
     batch_size: int = Field(32, ge=2)  # clips per step for the order task (and x clip_frames single digit frames)
     lr: float = Field(2e-3, gt=0)  # Adam learning rate, cosine-decayed to 0
     negatives: float = Field(
-        0.125, ge=0, lt=1
-    )  # share of digit frames replaced by digit-free ones (noise, blobs, blank)
+        0.25, ge=0, lt=1
+    )  # share of digit frames replaced by "no digit" ones: half digit-free (noise, blobs, blank, dust), half broken
+    # digits (fragments and strokes cut from real frames, what a half-trained generator draws)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # where to fit; not part of the evaluator's version
 
     @model_validator(mode="after")

@@ -6,8 +6,9 @@ so a batch is a function of the seed alone:
   (needs motion to solve, needs no labels);
 - digits (labelled sources only): which digit classes are visible in a
   frame, and in which cell of the digit reader's 4x4 grid each digit's centre
-  lies, plus digit-free frames (noise, smooth blobs, blank) whose target is
-  "no digit", so that the classifier learns to reject what is not a digit.
+  lies, plus digit-free frames (noise, smooth blobs, blank, dust) and broken
+  digits (fragments and strokes cut from real frames) whose target is "no
+  digit", so that the reader learns to reject what is not a whole digit.
   Overlapping digits each count: two classes centred in one cell are both
   targets there.
 """
@@ -137,6 +138,31 @@ def dust(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     return np.where(lit, rng.integers(128, 256, shape), 0).astype(np.uint8)
 
 
+def broken_digits(frames: np.ndarray, rng: np.random.Generator, kind: str | None = None) -> np.ndarray:
+    """Real frames (n, 1, H, W, C) made into what a half-trained generator draws, with every digit broken:
+    `fragments` (the frame cut into a 4x4 grid of tiles, shuffled and each turned by a random multiple of 90
+    degrees: pieces of strokes in the wrong places) or `strokes` (only a band a tenth to a fifth of the frame
+    wide, at a random angle, kept: partial strokes);
+    each frame one of the two at random unless `kind` names one."""
+    out = frames.copy()
+    n, _, h, w, _ = frames.shape
+    ys, xs = np.mgrid[:h, :w]
+    for i in range(n):
+        fragments = rng.random() < 0.5 if kind is None else kind == "fragments"
+        if fragments:
+            th, tw = h // 4, w // 4
+            tiles = out[i, 0, : 4 * th, : 4 * tw].reshape(4, th, 4, tw, -1).swapaxes(1, 2).reshape(16, th, tw, -1)
+            tiles = np.stack([np.rot90(tile, rng.integers(4)) for tile in tiles[rng.permutation(16)]])
+            tiles = tiles.reshape(4, 4, th, tw, -1).swapaxes(1, 2)
+            out[i, 0, : 4 * th, : 4 * tw] = tiles.reshape(4 * th, 4 * tw, -1)
+        else:
+            angle, width = rng.uniform(0, np.pi), rng.uniform(0.1, 0.2) * h
+            centre = rng.uniform(0.3, 0.7, 2) * (h, w)
+            distance = np.abs((ys - centre[0]) * np.cos(angle) - (xs - centre[1]) * np.sin(angle))
+            out[i, 0][distance > width / 2] = 0
+    return out
+
+
 def order_batch(clips: np.ndarray, index: np.ndarray, length: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """Crops of the clips `index`, half of them shuffled: videos (B, C, L, H, W), order labels (B,)."""
     video, _ = crop(clips, index, length, rng)
@@ -160,7 +186,10 @@ def digit_batch(
     cells, weights = cell_targets(labels, items, times, clips.shape[2], digit)
     n_neg = int(round(negatives * n))
     if n_neg:
-        frames[-n_neg:] = digit_free_clips(n_neg, frames.shape[1:], rng)
+        n_broken = n_neg // 2
+        frames[n - n_neg : n - n_broken] = digit_free_clips(n_neg - n_broken, frames.shape[1:], rng)
+        if n_broken:
+            frames[n - n_broken :] = broken_digits(frames[n - n_broken :], rng)
         targets[-n_neg:], cells[-n_neg:], weights[-n_neg:] = 0.0, 0.0, 1.0
     as_tensor = lambda x: torch.from_numpy(np.ascontiguousarray(x))  # noqa: E731
     return {

@@ -28,6 +28,7 @@ def build_generator(config: Config, seed: int | None = None) -> Generator:
             g.forget_bias,
             g.upsample,
             g.first_frame,
+            g.norm,
         )
         initialise(model, config.model.init)
     return model

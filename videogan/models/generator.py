@@ -62,20 +62,33 @@ def upsampling(cin: int, cout: int, mode: str) -> list[nn.Module]:
     return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1)]
 
 
+def normalisation(channels: int, kind: str) -> nn.Module:
+    """`layer`: LayerNorm over (C, H, W) with a per-channel affine (the original's); `batch`: BatchNorm over the
+    batch's frames (DCGAN's, MoCoGAN's), in training mode whenever the generator is (see Generator.train)."""
+    return nn.BatchNorm2d(channels) if kind == "batch" else nn.GroupNorm(1, channels)
+
+
 class FrameDecoder(nn.Module):
-    """DCGAN decoder: linear to 4x4, (upsampling, LayerNorm, ReLU) per doubling, 3x3 conv, tanh."""
+    """DCGAN decoder: linear to 4x4, (upsampling, norm, ReLU) per doubling, 3x3 conv, tanh."""
 
     def __init__(
-        self, in_dim: int, frame_size: int, channels: int, width: int, max_width: int, upsample: str = "transposed"
+        self,
+        in_dim: int,
+        frame_size: int,
+        channels: int,
+        width: int,
+        max_width: int,
+        upsample: str = "transposed",
+        norm: str = "layer",
     ):
         super().__init__()
         widths = decoder_widths(frame_size, width, max_width)
         self.stem_shape = (widths[0], 4, 4)
         self.stem = nn.Linear(in_dim, widths[0] * 16)
-        self.stem_norm = nn.GroupNorm(1, widths[0])  # LayerNorm over (C, H, W) with per-channel affine
+        self.stem_norm = normalisation(widths[0], norm)
         blocks = []
         for cin, cout in zip(widths[:-1], widths[1:]):
-            blocks += [*upsampling(cin, cout, upsample), nn.GroupNorm(1, cout), nn.ReLU(inplace=True)]
+            blocks += [*upsampling(cin, cout, upsample), normalisation(cout, norm), nn.ReLU(inplace=True)]
         self.blocks = nn.Sequential(*blocks)
         self.to_frame = nn.Conv2d(widths[-1], channels, 3, padding=1)
 
@@ -99,6 +112,7 @@ class Generator(nn.Module):
         forget_bias: float = 1.0,
         upsample: str = "transposed",
         first_frame: str = "noise",
+        norm: str = "layer",
     ):
         super().__init__()
         self.first_frame = first_frame
@@ -106,7 +120,7 @@ class Generator(nn.Module):
         self.motion_dim, self.content_dim, self.lstm_input = motion_dim, content_dim, lstm_input
         input_size = {"frame": channels * frame_size**2, "noise": motion_dim, "none": 0}[lstm_input]
         self.lstm = LayerNormLSTMCell(input_size, motion_dim, forget_bias)
-        self.decoder = FrameDecoder(motion_dim + content_dim, frame_size, channels, width, max_width, upsample)
+        self.decoder = FrameDecoder(motion_dim + content_dim, frame_size, channels, width, max_width, upsample, norm)
 
     @property
     def noise_dim(self) -> int:

@@ -17,7 +17,6 @@ Multi-GPU: `torchrun --nproc_per_node=N -m videogan.cli train` (see distributed.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 
 from videogan.config import Config, training_hash
-from videogan.devices import resolve_device, to_layout
+from videogan.devices import autocast, resolve_device, to_layout
 from videogan.errors import ConfigError, TrainingInterrupted
 from videogan.training import checkpoint
 from videogan.training.callbacks import Callback, StopTraining
@@ -112,6 +111,7 @@ class Trainer:
             config.train.gp_lambda,
             config.train.augment,
             config.model.image_critic,
+            config.train.r1_gamma,
         )
         self.nets = self._networks()
         self.stop_early: StopTraining | None = None
@@ -141,9 +141,7 @@ class Trainer:
         return Networks.build(self.state.generator, self.state.critic, train.compile, train.compile_mode, channels_last)
 
     def _autocast(self):
-        if self.config.train.amp == "bf16" and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.config.train.amp, self.device)
 
     def _restore(self) -> Path | None:
         iterations = self.config.train.iterations
@@ -179,11 +177,11 @@ class Trainer:
         s, counters, train = self.state, self.state.counters, self.config.train
         d, fake = self.critic_inputs.take(counters.critic_steps, sigma, planned)
         every = train.gp_every
-        penalty_weight = train.gp_lambda * every if counters.critic_steps % every == 0 else 0.0
+        penalty_scale = float(every) if counters.critic_steps % every == 0 else 0.0
         for g in s.critic_groups:
             s.optimizers[g].zero_grad(set_to_none=True)
         with self._autocast():
-            loss, stats = critic_step_loss(self.nets, real, fake, d, self.setup, penalty_weight)
+            loss, stats = critic_step_loss(self.nets, real, fake, d, self.setup, penalty_scale)
         loss.backward()
         loss = all_ranks_mean(self.rank, loss.detach())
         self.guard.observe(loss, "critic", counters.step)
@@ -277,7 +275,14 @@ class Trainer:
             "generator_steps": generator.steps,
             "sigma": sigma,
         }
-        for key in ("wasserstein", "gradient_penalty", "wasserstein_image", "gradient_penalty_image"):
+        for key in (
+            "wasserstein",
+            "gradient_penalty",
+            "r1_penalty",
+            "wasserstein_image",
+            "gradient_penalty_image",
+            "r1_penalty_image",
+        ):
             values = [float(c[key]) for c in collected if key in c]
             if values:
                 metrics[key] = sum(values) / len(values)

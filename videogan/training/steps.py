@@ -27,7 +27,7 @@ import torch
 
 from videogan.config import AugmentConfig, ImageCriticConfig
 from videogan.devices import to_layout
-from videogan.losses import critic_loss, generator_loss, gradient_penalty
+from videogan.losses import critic_loss, generator_loss, gradient_penalty, r1_penalty
 from videogan.models import Critic, Generator
 from videogan.models.critic import pick_frames
 from videogan.training import augment as aug
@@ -70,6 +70,7 @@ class StepSetup:
     dropout: float
     augment: AugmentConfig = AugmentConfig()
     image: ImageCriticConfig = ImageCriticConfig()
+    r1_gamma: float = 0.0
 
     @classmethod
     def of(
@@ -80,10 +81,11 @@ class StepSetup:
         gp_lambda: float,
         augment: AugmentConfig = AugmentConfig(),
         image: ImageCriticConfig = ImageCriticConfig(),
+        r1_gamma: float = 0.0,
     ) -> "StepSetup":
         shape = (generator.channels, generator.frames, generator.frame_size, generator.frame_size)
         dim = generator.noise_dim + generator.frames * generator.step_noise_dim()
-        return cls(loss, gp_lambda, dim, shape, critic.feature_dim, critic.dropout, augment, image)
+        return cls(loss, gp_lambda, dim, shape, critic.feature_dim, critic.dropout, augment, image, r1_gamma)
 
     @property
     def has_penalty(self) -> bool:
@@ -237,24 +239,31 @@ def critic_step_loss(
     fake: torch.Tensor,
     d: Draws,
     setup: StepSetup,
-    penalty_weight: float | None = None,
+    penalty_scale: float = 1.0,
 ) -> tuple[torch.Tensor, dict]:
-    """The critic's loss on one batch, with the penalty weighted by `penalty_weight` (default
-    `gp_lambda`; 0 skips it, as `train.gp_every` does on the steps between penalties)."""
+    """The critic's loss on one batch, its penalties (WGAN-GP, R1) scaled by `penalty_scale`: 0 skips them,
+    k weights them k times on every k-th step (train.gp_every, lazy regularisation)."""
     real_in = _critic_input(real, d, "real", setup, nets.video_format)
     fake_in = _critic_input(fake, d, "fake", setup, nets.video_format)
-    real_scores = nets.score(real_in, d["mask_real"])
+    r1 = setup.r1_gamma > 0 and penalty_scale > 0
+    stats: dict = {}
+    if r1:  # double backward, which torch.compile does not do: the eager critic scores the reals
+        real_scores, penalty = r1_penalty(lambda x: nets.critic(x, d["mask_real"]), real_in)
+        stats["r1_penalty"] = penalty.detach()
+    else:
+        real_scores = nets.score(real_in, d["mask_real"])
     fake_scores = nets.score(fake_in, d["mask_fake"])
     loss = critic_loss(setup.loss, real_scores, fake_scores, d["real_labels"])
-    stats = {"wasserstein": (real_scores.mean() - fake_scores.mean()).detach()}
-    weight = setup.gp_lambda if penalty_weight is None else penalty_weight
-    if d["eps"] is not None and weight > 0:
+    stats["wasserstein"] = (real_scores.mean() - fake_scores.mean()).detach()
+    if r1:
+        loss = loss + setup.r1_gamma / 2 * penalty_scale * penalty
+    if d["eps"] is not None and penalty_scale > 0:
         # The penalty needs double backward, which torch.compile does not do: always the eager critic.
         penalty = gradient_penalty(lambda x: nets.critic(x, d["mask_mixed"]), real_in, fake_in, d["eps"])
-        loss = loss + weight * penalty
+        loss = loss + setup.gp_lambda * penalty_scale * penalty
         stats["gradient_penalty"] = penalty.detach()
     if nets.critic.image is not None:
-        loss = loss + _image_critic_loss(nets.critic, real_in, fake_in, d, setup, weight, stats)
+        loss = loss + _image_critic_loss(nets.critic, real_in, fake_in, d, setup, penalty_scale, stats)
     return loss, stats
 
 
@@ -264,22 +273,29 @@ def _image_critic_loss(
     fake_in: torch.Tensor,
     d: Draws,
     setup: StepSetup,
-    video_penalty_weight: float,
+    penalty_scale: float,
     stats: dict,
 ) -> torch.Tensor:
-    """The image critic's loss on the drawn frames of the same inputs, with its own penalty (on the steps where
-    the video critic has one, scaled as train.gp_every scales that)."""
+    """The image critic's loss on the drawn frames of the same inputs, with its own penalties on the steps where
+    the video critic has its (scaled as train.gp_every scales those)."""
     image = critic.image
     assert image is not None
     real_frames, fake_frames = pick_frames(real_in, d.need("frames_real")), pick_frames(fake_in, d.need("frames_fake"))
-    real_scores, fake_scores = image(real_frames), image(fake_frames)
+    r1 = setup.r1_gamma > 0 and penalty_scale > 0
+    if r1:
+        real_scores, r1_term = r1_penalty(image, real_frames)
+        stats["r1_penalty_image"] = r1_term.detach()
+    else:
+        real_scores = image(real_frames)
+    fake_scores = image(fake_frames)
     labels = None if d["real_labels"] is None else d["real_labels"].repeat_interleave(setup.image.frames)
     loss = critic_loss(setup.loss, real_scores, fake_scores, labels)
     stats["wasserstein_image"] = (real_scores.mean() - fake_scores.mean()).detach()
-    if d["eps_image"] is not None and video_penalty_weight > 0:
-        scale = video_penalty_weight / setup.gp_lambda if setup.gp_lambda > 0 else 1.0
+    if r1:
+        loss = loss + setup.r1_gamma / 2 * penalty_scale * r1_term
+    if d["eps_image"] is not None and penalty_scale > 0:
         penalty = gradient_penalty(image, real_frames, fake_frames, d["eps_image"])
-        loss = loss + setup.image.gp_lambda * scale * penalty
+        loss = loss + setup.image.gp_lambda * penalty_scale * penalty
         stats["gradient_penalty_image"] = penalty.detach()
     return loss
 
