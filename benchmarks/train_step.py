@@ -1,9 +1,10 @@
 """Time the training steps and compare their FLOP rate with a plain matrix multiply.
 
-    python benchmarks/train_step.py [--profiles full demo] [--repeats 3] [--device cpu] [--batch 2]
+    python benchmarks/train_step.py [--profiles full demo] [--repeats 3] [--device cpu] [--batch 2] [--amp none bf16]
 
-For each profile (`full`: the library defaults; `demo`: params.yaml) and each step
-(critic without the penalty, critic with it, generator), FLOPs are counted with
+For each profile (`full`: the library defaults; `demo`: params.yaml), each `--amp` (float32, bf16 autocast)
+and each step (critic without its penalties, critic with them, generator) of the profile's own loss and
+penalty (WGAN-GP or R1), FLOPs are counted with
 torch.utils.flop_counter's formulas, the step is timed on the code the loop
 runs, and the achieved rate is printed as a fraction of a large float32
 matmul's rate measured in the same process, so the ratios hold on a noisy
@@ -27,6 +28,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from iteration import top_level_aten_ops  # noqa: E402
 
 from videogan.config import Config, config_from_dict, load_config, to_dict  # noqa: E402
+from videogan.devices import autocast  # noqa: E402
 from videogan.training.state import TrainingState  # noqa: E402
 from videogan.training.steps import (  # noqa: E402
     Networks,
@@ -67,23 +69,24 @@ def step_functions(config: Config, device: torch.device):
     state = TrainingState.fresh(config, device)
     g, d = state.generator, state.critic
     nets = Networks.build(g, d)
-    batch = config.train.batch_size
-    real = torch.rand(batch, *StepSetup.of(g, d, "wgan-gp", 0).video_shape, device=device) * 2 - 1
+    batch, train = config.train.batch_size, config.train
+    setup = StepSetup.of(g, d, train.loss, train.gp_lambda, train.augment, config.model.image_critic, train.r1_gamma)
+    real = torch.rand(batch, *setup.video_shape, device=device) * 2 - 1
+    sigma = train.instance_noise.sigma
 
     def critic(penalty: bool):
-        setup = StepSetup.of(g, d, "wgan-gp", config.train.gp_lambda if penalty else 0.0)
-        draws = draw(setup, batch, 0.1, step_rng(0, "critic", 0, device), True)
+        draws = draw(setup, batch, sigma, step_rng(0, "critic", 0, device), True)
 
         def run():
             d.zero_grad(set_to_none=True)
-            loss, _ = critic_step_loss(nets, real, make_fakes(nets, [draws])[0], draws, setup)
+            fake = make_fakes(nets, [draws])[0]
+            loss, _ = critic_step_loss(nets, real, fake, draws, setup, 1.0 if penalty else 0.0)
             loss.backward()
 
         return run
 
     def generator():
-        setup = StepSetup.of(g, d, "wgan-gp", 0.0)
-        draws = draw(setup, batch, 0.1, step_rng(0, "generator", 0, device), False)
+        draws = draw(setup, batch, sigma, step_rng(0, "generator", 0, device), False)
 
         def run():
             g.zero_grad(set_to_none=True)
@@ -124,23 +127,31 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=None, help="override train.batch_size")
+    parser.add_argument("--amp", nargs="+", default=["none"], choices=["none", "bf16"], help="autocast dtypes")
     args = parser.parse_args()
     device = torch.device(args.device)
     peak = matmul_rate(device)
     print(f"device {device}, {torch.get_num_threads()} threads; float32 matmul 2048^2: {peak / 1e9:.1f} GFLOP/s")
-    print(f"{'profile':8} {'step':16} {'GFLOP':>8} {'ms':>9} {'GFLOP/s':>9} {'of matmul':>10} {'aten ops':>9}")
-    for profile in args.profiles:
+    print(
+        f"{'profile':8} {'amp':5} {'step':16} {'GFLOP':>8} {'ms':>9} {'GFLOP/s':>9} {'of matmul':>10} {'aten ops':>9}"
+    )
+    for profile, amp in ((p, a) for p in args.profiles for a in args.amp):
         config = Config() if profile == "full" else load_config(ROOT / "params.yaml")
         if args.batch:
             raw = to_dict(config)
             raw["train"]["batch_size"] = args.batch
             config = config_from_dict(raw)
-        for name, fn in step_functions(config, device).items():
+        for name, step in step_functions(config, device).items():
+
+            def fn(step=step, amp=amp):
+                with autocast(amp, device):
+                    step()
+
             flops = count_flops(fn)
             seconds = timed(fn, args.repeats, device)
             rate = flops / seconds
             print(
-                f"{profile:8} {name:16} {flops / 1e9:8.2f} {seconds * 1e3:9.1f} "
+                f"{profile:8} {amp:5} {name:16} {flops / 1e9:8.2f} {seconds * 1e3:9.1f} "
                 f"{rate / 1e9:9.1f} {rate / peak:10.2f} {top_level_aten_ops(fn):9d}"
             )
 

@@ -366,6 +366,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers < 1:
         fail(f"--workers {args.workers}: give 1 or more")
     if args.workers > 1:
+        try:  # the storage's tables and the study, made once before any worker: N workers making them at once race
+            open_study(search, url, heartbeat=False)
+        except SearchError as exc:
+            fail(str(exc))
         code = run_workers(args)
     else:
         from functools import partial

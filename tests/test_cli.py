@@ -78,17 +78,29 @@ def test_bad_params_name_the_key_and_write_nothing(tmp_path):
     write_params(tmp_path, loss="wgan", lrr=1)
     done = run(["train"], tmp_path)
     assert done.returncode == 1
-    assert "train.loss" in done.stderr and "'wgan-gp', 'basic' or 'alternative'" in done.stderr
+    assert "train.loss" in done.stderr
+    assert "'wgan-gp', 'basic', 'alternative', 'non-saturating' or 'hinge'" in done.stderr
     assert "train.lrr: unknown key" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "models").exists() and not (tmp_path / "reports").exists()
 
 
-def test_sample_refuses_a_damaged_checkpoint(tmp_path):
+@pytest.mark.parametrize("content", ["zeros", "pickle"])
+def test_sample_refuses_a_damaged_or_foreign_checkpoint_without_relaying_unsafe_advice(tmp_path, content):
     bad = tmp_path / "c.pt"
-    bad.write_bytes(b"\x00" * 100)
+    if content == "zeros":
+        bad.write_bytes(b"\x00" * 100)
+    else:  # a real torch file holding a class: weights_only refuses it, and PyTorch's message says how not to
+        import argparse
+
+        import torch
+
+        torch.save({"weights": argparse.Namespace(a=1), "kind": "full"}, bad)
     done = run(["sample", "--checkpoint", str(bad), "--out", str(tmp_path / "x.gif")], tmp_path)
-    assert done.returncode == 1 and "unreadable" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"checkpoint {bad} is unreadable" in done.stderr and "not a checkpoint this project wrote" in done.stderr
+    assert "weights_only" not in done.stderr and "succeed" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.gif").exists()
 
 

@@ -91,8 +91,16 @@ def test_videos_too_short_for_i3d_skip_fvd_under_auto_and_fail_early_when_requir
     assert "no FVD: the I3D network needs videos of at least 9 frames and these have 8" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="evaluate.fvd.enabled is true but the I3D network needs"):
         load_config(None, ["data.frames=8", "evaluate.fvd.enabled=true"])
-    with pytest.raises(ConfigError, match="evaluate.fvd.videos is 600 but evaluate.num_samples only 500"):
-        load_config(None, ["evaluate.num_samples=500", "evaluate.fvd.videos=600"])
+
+
+def test_fewer_samples_than_fvd_videos_score_every_sample_and_say_how_many():
+    """Lowering evaluate.num_samples alone is never blocked by evaluate.fvd.videos, which the user did not touch;
+    FVD then uses all the videos there are and records the count (fvd_videos)."""
+    config = load_config(Path(__file__).parents[1] / "params.yaml", ["evaluate.num_samples=3"])
+    assert config.evaluate.fvd.videos > config.evaluate.num_samples
+    clips = np.random.default_rng(0).integers(0, 256, (3, 9, 16, 16, 1), dtype=np.uint8)
+    scorer = FvdScorer.build(clips, clips, FvdConfig(videos=200, batch_size=3))
+    assert scorer is not None and scorer.videos == 3 and scorer.score(clips)["fvd_videos"] == 3
 
 
 @functools.cache

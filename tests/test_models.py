@@ -125,3 +125,40 @@ def test_minibatch_stddev_sees_a_collapsed_batch_and_couples_the_scores():
     changed[4] = torch.randn_like(changed[4])  # another video in sample 0's group (0, 4 of groups of 4 strided by 2)
     assert not torch.allclose(on(diverse)[0], on(changed)[0])
     assert torch.equal(off(diverse)[0], off(changed)[0])
+
+
+def layered(**changes):
+    generator = {"kind": "layers", "lstm_input": "none", **changes}
+    return build_generator(tiny_config(model={"generator": generator}))
+
+
+@pytest.mark.parametrize("lstm_input", ["none", "noise"])
+def test_the_layers_generator_makes_videos_of_the_data_shape_that_reach_every_part(lstm_input):
+    g = layered(lstm_input=lstm_input)
+    video = g(g.sample_noise(3, torch.Generator().manual_seed(0)))
+    assert video.shape == (3, 1, 8, 16, 16) and video.abs().max() <= 1
+    video.mean().backward()
+    for name, p in g.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_the_layers_generator_moves_its_parts_and_changes_nothing_else():
+    """Without shifts every frame is the same picture: what the parts show is fixed for the whole video."""
+    g = layered(sprites=3)
+    z = g.sample_noise(2, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        moving = g(z)
+        g.place.weight.zero_()
+        g.place.bias.zero_()
+        still = g(z)
+    assert not torch.allclose(moving[:, :, 0], moving[:, :, -1], atol=1e-3)
+    torch.testing.assert_close(still, still[:, :, :1].expand_as(still))
+
+
+def test_the_layers_generator_refuses_frame_input_and_too_little_content():
+    from videogan.config import ConfigError
+
+    with pytest.raises(ConfigError, match="lstm_input 'frame' needs kind 'frames'"):
+        tiny_config(model={"generator": {"kind": "layers"}})
+    with pytest.raises(ConfigError, match="content_dim 2 is too small for 2 sprites and a background"):
+        tiny_config(model={"generator": {"kind": "layers", "lstm_input": "none", "content_dim": 2}})

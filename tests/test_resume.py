@@ -60,7 +60,13 @@ R1_RECIPE = {  # non-saturating loss with R1 on both critics, a BatchNorm decode
 
 @pytest.mark.parametrize(
     "loss, options",
-    [("wgan-gp", {}), ("alternative", {}), ("wgan-gp", EVERY_OPTION), ("non-saturating", R1_RECIPE), ("hinge", {})],
+    [
+        ("wgan-gp", {}),
+        ("alternative", {}),
+        ("wgan-gp", EVERY_OPTION),
+        ("non-saturating", R1_RECIPE),
+        ("hinge", {"model": {"generator": {"kind": "layers", "lstm_input": "noise", "norm": "batch"}}}),
+    ],
 )
 def test_killed_and_resumed_equals_unbroken_to_the_bit(tmp_path, squares, loss, options):
     cfg = tiny_config(model=options.get("model", {}), train={"loss": loss, **options.get("train", {})})

@@ -26,6 +26,10 @@ from videogan.strict import Strict
 
 # --------------------------------------------------------------------- model
 class GeneratorConfig(Strict):
+    # frames: each frame decoded from the LSTM's state and the content noise (the original's); layers: each frame
+    # composed from a background and `sprites` sprites decoded once per video, placed by the LSTM (LR-GAN)
+    kind: Literal["frames", "layers"] = "frames"
+    sprites: int = Field(2, ge=1)  # layers only: parts placed over the background (Moving MNIST: its 2 digits)
     motion_dim: int = Field(128, ge=1)  # noise that seeds the LSTM's hidden and cell state (= LSTM width)
     content_dim: int = Field(128, ge=0)  # noise held fixed for the whole video
     lstm_input: Literal["frame", "noise", "none"] = "frame"  # what the LSTM reads at each step
@@ -38,6 +42,20 @@ class GeneratorConfig(Strict):
     first_frame: Literal["noise", "lstm"] = "noise"
     # decoder normalisation: LayerNorm (the original's) or BatchNorm over the batch's frames (DCGAN, MoCoGAN)
     norm: Literal["layer", "batch"] = "layer"
+
+    @model_validator(mode="after")
+    def _layers_read_noise_or_nothing(self) -> "GeneratorConfig":
+        if self.kind == "layers" and self.lstm_input == "frame":
+            raise ValueError(
+                "lstm_input 'frame' needs kind 'frames': the layers generator's LSTM only places the sprites; "
+                "set model.generator.lstm_input to noise or none"
+            )
+        if self.kind == "layers" and self.content_dim < self.sprites + 1:
+            raise ValueError(
+                f"content_dim {self.content_dim} is too small for {self.sprites} sprites and a background: "
+                f"give it at least {self.sprites + 1} (each part gets content_dim // (sprites + 1))"
+            )
+        return self
 
 
 class CriticConfig(Strict):

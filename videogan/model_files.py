@@ -21,7 +21,7 @@ import torch
 from videogan.config import Config, config_from_dict, to_dict
 from videogan.errors import CheckpointError
 from videogan.files import write_atomic
-from videogan.models import Generator, build_generator
+from videogan.models import VideoGenerator, build_generator
 
 WEIGHTS = "generator.safetensors"
 CONFIG = "generator.json"
@@ -41,7 +41,7 @@ def _digest(weights: bytes, settings: bytes) -> str:
     return h.hexdigest()
 
 
-def save_generator_files(generator: Generator, config: Config, step: int, folder: str | Path) -> str:
+def save_generator_files(generator: VideoGenerator, config: Config, step: int, folder: str | Path) -> str:
     """Write the two files into `folder`; returns their digest."""
     from safetensors.torch import save
 
@@ -57,7 +57,7 @@ def save_generator_files(generator: Generator, config: Config, step: int, folder
 
 def load_generator_files(
     folder: str | Path, expected_digest: str | None = None, device: str | torch.device = "cpu"
-) -> tuple[Generator, Config, int]:
+) -> tuple[VideoGenerator, Config, int]:
     """(generator in eval mode, its config, its step) from the two files; refuses files whose digest is not
     `expected_digest` (when given), and anything that is not what `save_generator_files` writes."""
     from safetensors import SafetensorError
@@ -95,7 +95,7 @@ def load_generator_files(
     return generator.to(device).eval(), config, step
 
 
-def load_logged_generator(model_uri: str, device: str | torch.device = "cpu") -> tuple[Generator, Config, int]:
+def load_logged_generator(model_uri: str, device: str | torch.device = "cpu") -> tuple[VideoGenerator, Config, int]:
     """A generator logged to MLflow (`models:/<model id>`), checked against its logged model's digest tag."""
     import mlflow
     from mlflow import MlflowClient

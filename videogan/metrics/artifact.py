@@ -85,9 +85,10 @@ def load_evaluator(path: str | Path) -> tuple[Evaluator, dict[str, Any]]:
         raise EvaluatorError(f"evaluator {path} does not exist; fit one with `videogan fit-evaluator`")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except Exception:  # PyTorch's message is left out: it suggests weights_only=False, which runs the file's code
         raise EvaluatorError(
-            f"evaluator {path} is unreadable ({type(exc).__name__}); delete it and run `videogan fit-evaluator`"
+            f"evaluator {path} is unreadable: truncated or corrupted, or not an evaluator this project wrote; "
+            "delete it and run `videogan fit-evaluator`"
         ) from None
     if not isinstance(state, dict) or state.get("kind") != KIND or state.get("format") != FORMAT:
         raise EvaluatorError(f"{path} is not a videogan evaluator file (format {FORMAT})")

@@ -58,7 +58,8 @@ class FvdConfig(Strict):
     # FVD with the Kinetics-400 I3D (fvd, fvd_ref, fvd_init). I3D needs videos of >= 9 frames:
     # auto = FVD where they have them (a note where not); true = they must
     enabled: Literal["auto"] | bool = "auto"
-    # videos per set (generated, step 0, real A, real B); null = evaluate.num_samples. The papers' fvd2048_16f: 2048
+    # videos per set (generated, step 0, real A, real B), at most evaluate.num_samples (metrics.json's fvd_videos
+    # says how many were used); null = evaluate.num_samples. The papers' fvd2048_16f: 2048
     videos: int | None = Field(None, ge=2)
     frames: int = Field(16, ge=I3D_MIN_FRAMES)  # I3D sees the first this-many frames (all of shorter ones); papers: 16
     batch_size: int = Field(16, ge=1)  # videos per I3D forward pass
@@ -73,13 +74,3 @@ class EvaluateConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"  # where to sample and extract features
     render: RenderConfig = RenderConfig()
     fvd: FvdConfig = FvdConfig()
-
-    @model_validator(mode="after")
-    def _fvd_videos_exist(self) -> "EvaluateConfig":
-        if self.fvd.videos is not None and self.fvd.videos > self.num_samples:
-            raise ValueError(
-                f"evaluate.fvd.videos is {self.fvd.videos} but evaluate.num_samples only "
-                f"{self.num_samples}: FVD uses the first videos of the scored sets; lower it or raise "
-                f"evaluate.num_samples"
-            )
-        return self

@@ -91,7 +91,7 @@ class FvdScorer:
         frames = fvd_frames(real_a.shape[1], cfg)
         if frames is None:
             return None
-        videos = cfg.videos or len(real_a)
+        videos = min(cfg.videos or len(real_a), len(real_a))  # never more than evaluate.num_samples
         model = load_i3d(device=device)
 
         def logits(clips: np.ndarray, name: str) -> np.ndarray:

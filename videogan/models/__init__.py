@@ -6,16 +6,35 @@ import torch
 
 from videogan.config import Config
 from videogan.models.critic import Critic
-from videogan.models.generator import Generator
+from videogan.models.generator import Generator, VideoGenerator
 from videogan.models.init import initialise
+from videogan.models.layers import LayeredGenerator
 
-__all__ = ["Critic", "Generator", "build_critic", "build_generator", "initialise"]
+__all__ = ["Critic", "Generator", "LayeredGenerator", "VideoGenerator", "build_critic", "build_generator", "initialise"]
 
 
-def build_generator(config: Config, seed: int | None = None) -> Generator:
+def build_generator(config: Config, seed: int | None = None) -> VideoGenerator:
     g = config.model.generator
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed if seed is None else seed)
+        model: VideoGenerator
+        if g.kind == "layers":
+            model = LayeredGenerator(
+                config.frames,
+                config.data.frame_size,
+                config.data.channels,
+                g.motion_dim,
+                g.content_dim,
+                g.lstm_input,
+                g.width,
+                g.max_width,
+                g.forget_bias,
+                g.upsample,
+                g.norm,
+                g.sprites,
+            )
+            initialise(model, config.model.init)
+            return model
         model = Generator(
             config.frames,
             config.data.frame_size,

@@ -98,7 +98,40 @@ class FrameDecoder(nn.Module):
         return torch.tanh(self.to_frame(self.blocks(x)))
 
 
-class Generator(nn.Module):
+class VideoGenerator(nn.Module):
+    """What every generator shares: its noise, its shape, and its two parameter groups (motion and decoder)."""
+
+    frames: int
+    frame_size: int
+    channels: int
+    motion_dim: int
+    content_dim: int
+    lstm_input: str
+    decoder: nn.Module  # what renders pixels (channels_last applies to it)
+
+    @property
+    def noise_dim(self) -> int:
+        return self.motion_dim + self.content_dim
+
+    def step_noise_dim(self) -> int:
+        """Size of the fresh noise the LSTM reads per step (`noise` input mode only)."""
+        return self.motion_dim if self.lstm_input == "noise" else 0
+
+    def sample_noise(
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    ) -> torch.Tensor:
+        """Everything the generator needs for n videos: (n, noise_dim + frames * step_noise_dim)."""
+        dim = self.noise_dim + self.frames * self.step_noise_dim()
+        return torch.rand(n, dim, generator=generator).to(device) * 2 - 1
+
+    def lstm_parameters(self) -> list[nn.Parameter]:
+        raise NotImplementedError
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        raise NotImplementedError
+
+
+class Generator(VideoGenerator):
     def __init__(
         self,
         frames: int,
@@ -121,21 +154,6 @@ class Generator(nn.Module):
         input_size = {"frame": channels * frame_size**2, "noise": motion_dim, "none": 0}[lstm_input]
         self.lstm = LayerNormLSTMCell(input_size, motion_dim, forget_bias)
         self.decoder = FrameDecoder(motion_dim + content_dim, frame_size, channels, width, max_width, upsample, norm)
-
-    @property
-    def noise_dim(self) -> int:
-        return self.motion_dim + self.content_dim
-
-    def step_noise_dim(self) -> int:
-        """Size of the fresh noise the LSTM reads per step (`noise` input mode only)."""
-        return self.motion_dim if self.lstm_input == "noise" else 0
-
-    def sample_noise(
-        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
-    ) -> torch.Tensor:
-        """Everything the generator needs for n videos: (n, noise_dim + frames * step_noise_dim)."""
-        dim = self.noise_dim + self.frames * self.step_noise_dim()
-        return torch.rand(n, dim, generator=generator).to(device) * 2 - 1
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, noise_dim [+ T * step noise]) -> video (B, C, T, H, W) in [-1, 1]."""

@@ -33,10 +33,12 @@ def load(path: str | Path, kinds: tuple[str, ...] = ("full", "generator")) -> di
         raise CheckpointError(f"checkpoint {path} does not exist: train first (`dvc repro train` or `videogan train`)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, bad pickle, foreign file: all the same to a user
+    except Exception:  # truncated zip, bad pickle, foreign file: all the same to a user
+        # PyTorch's own message is left out on purpose: it suggests weights_only=False, which runs the file's code.
         raise CheckpointError(
-            f"checkpoint {path} is unreadable (truncated or corrupted: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it, or point to another checkpoint"
+            f"checkpoint {path} is unreadable: truncated or corrupted, or not a checkpoint this project wrote; "
+            "point to a models/checkpoint.pt or models/snapshots/step_*.pt that videogan wrote, or delete it and "
+            "retrain (`dvc repro train`)"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "kind" not in state:
         raise CheckpointError(f"checkpoint {path} is not a videogan checkpoint (format {FORMAT})")

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from videogan.config import Config, OptimizerConfig, architecture, config_from_dict, to_dict
-from videogan.models import Critic, Generator, build_critic, build_generator
+from videogan.models import Critic, VideoGenerator, build_critic, build_generator
 from videogan.training import checkpoint
 from videogan.training.ema import averaged_copy
 from videogan.training.optim import build_optimizer, build_scheduler
@@ -27,12 +27,12 @@ class Counters:
 @dataclass
 class TrainingState:
     config: Config
-    generator: Generator
+    generator: VideoGenerator
     critic: Critic
     optimizers: dict[str, torch.optim.Optimizer]
     schedulers: dict[str, torch.optim.lr_scheduler.ExponentialLR]
     counters: Counters = field(default_factory=Counters)
-    generator_ema: Generator | None = None  # train.ema_decay's running average; None when it is null
+    generator_ema: VideoGenerator | None = None  # train.ema_decay's running average; None when it is null
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the tracking run id
 
     @classmethod
@@ -53,7 +53,7 @@ class TrainingState:
         return cls(config, generator, critic, optimizers, schedulers, generator_ema=ema)
 
     @property
-    def sampling_generator(self) -> Generator:
+    def sampling_generator(self) -> VideoGenerator:
         """The weights to sample from: the moving average when there is one."""
         return self.generator if self.generator_ema is None else self.generator_ema
 

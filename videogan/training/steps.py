@@ -28,7 +28,7 @@ import torch
 from videogan.config import AugmentConfig, ImageCriticConfig
 from videogan.devices import to_layout
 from videogan.losses import critic_loss, generator_loss, gradient_penalty, r1_penalty
-from videogan.models import Critic, Generator
+from videogan.models import Critic, VideoGenerator
 from videogan.models.critic import pick_frames
 from videogan.training import augment as aug
 
@@ -75,7 +75,7 @@ class StepSetup:
     @classmethod
     def of(
         cls,
-        generator: Generator,
+        generator: VideoGenerator,
         critic: Critic,
         loss: str,
         gp_lambda: float,
@@ -136,7 +136,7 @@ def draw(setup: StepSetup, batch: int, sigma: float, gen: torch.Generator, criti
 class Networks:
     """The modules of a step and the callables that run them (compiled or eager)."""
 
-    generator: Generator
+    generator: VideoGenerator
     critic: Critic
     generate: Callable  # the generator's forward
     score: Callable  # the critic's forward outside the penalty
@@ -145,7 +145,7 @@ class Networks:
     @classmethod
     def build(
         cls,
-        generator: Generator,
+        generator: VideoGenerator,
         critic: Critic,
         compile: bool = False,
         mode: str = "default",
