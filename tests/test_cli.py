@@ -50,6 +50,12 @@ def test_train_then_sample_a_gif(store):
     done = run(["sample", "--checkpoint", "models/checkpoint.pt", "--n", "6", "--out", "x.npy", "--seed", "3"], store)
     clips = np.load(store / "x.npy")
     assert clips.shape == (6, 8, 16, 16, 1) and clips.dtype == np.uint8
+    done = run(["sample", "--checkpoint", "models/checkpoint.pt", "--n", "6", "--out", "x.png", "--seed", "3"], store)
+    import imageio.v3 as iio
+
+    sheet = iio.imread(store / "x.png")  # 6 rows of 8 frames, each pixel 2 x 2, 2 px white gaps
+    assert sheet.shape == (2 * (6 * 18 + 2), 2 * (8 * 18 + 2))
+    assert (sheet[4:36, 4:36] == clips[0, 0, :, :, 0].repeat(2, 0).repeat(2, 1)).all()
 
 
 @pytest.mark.e2e

@@ -162,3 +162,16 @@ def test_the_layers_generator_refuses_frame_input_and_too_little_content():
         tiny_config(model={"generator": {"kind": "layers"}})
     with pytest.raises(ConfigError, match="content_dim 2 is too small for 2 sprites and a background"):
         tiny_config(model={"generator": {"kind": "layers", "lstm_input": "none", "content_dim": 2}})
+
+
+@pytest.mark.parametrize("scale", [0.25, 0.5, 1.0])
+def test_sprites_stay_whole_in_the_frame_on_a_black_ground(scale):
+    g = layered(sprite_scale=scale, background="black", lstm_input="noise")
+    z = g.sample_noise(4, torch.Generator().manual_seed(2))
+    centres = g.centres(z[:, : g.motion_dim], z[:, g.noise_dim :].reshape(4, g.frames, -1))
+    assert centres.shape == (4, g.frames, 2, 2) and centres.abs().max() <= 1 - scale + 1e-6
+    assert g.decoder["sprite"].to_frame.out_channels == 2  # grey and alpha
+    with torch.no_grad():
+        g.decoder["sprite"].to_frame.bias.fill_(-50.0)  # alpha 0 everywhere: only the background shows
+        video = g(z)
+    torch.testing.assert_close(video, torch.full_like(video, -1.0))

@@ -30,6 +30,9 @@ class GeneratorConfig(Strict):
     # composed from a background and `sprites` sprites decoded once per video, placed by the LSTM (LR-GAN)
     kind: Literal["frames", "layers"] = "frames"
     sprites: int = Field(2, ge=1)  # layers only: parts placed over the background (Moving MNIST: its 2 digits)
+    sprite_scale: float = 0.5  # layers only: a sprite's side as a share of the frame's: 0.25, 0.5 or 1
+    # layers only: the background decoded like a frame, or a black ground (data on black, like Moving MNIST)
+    background: Literal["decoded", "black"] = "decoded"
     motion_dim: int = Field(128, ge=1)  # noise that seeds the LSTM's hidden and cell state (= LSTM width)
     content_dim: int = Field(128, ge=0)  # noise held fixed for the whole video
     lstm_input: Literal["frame", "noise", "none"] = "frame"  # what the LSTM reads at each step
@@ -50,6 +53,8 @@ class GeneratorConfig(Strict):
                 "lstm_input 'frame' needs kind 'frames': the layers generator's LSTM only places the sprites; "
                 "set model.generator.lstm_input to noise or none"
             )
+        if self.sprite_scale not in (0.25, 0.5, 1.0):
+            raise ValueError(f"sprite_scale {self.sprite_scale}: give 0.25, 0.5 or 1 (the share of the frame's side)")
         if self.kind == "layers" and self.content_dim < self.sprites + 1:
             raise ValueError(
                 f"content_dim {self.content_dim} is too small for {self.sprites} sprites and a background: "

@@ -152,7 +152,7 @@ def broken_digits(frames: np.ndarray, rng: np.random.Generator, kind: str | None
         if fragments:
             th, tw = h // 4, w // 4
             tiles = out[i, 0, : 4 * th, : 4 * tw].reshape(4, th, 4, tw, -1).swapaxes(1, 2).reshape(16, th, tw, -1)
-            tiles = np.stack([np.rot90(tile, int(rng.integers(4))) for tile in tiles[rng.permutation(16)]])
+            tiles = np.stack([np.rot90(tile, rng.integers(4)) for tile in tiles[rng.permutation(16)]])  # type: ignore[call-overload]
             tiles = tiles.reshape(4, 4, th, tw, -1).swapaxes(1, 2)
             out[i, 0, : 4 * th, : 4 * tw] = tiles.reshape(4 * th, 4 * tw, -1)
         else:

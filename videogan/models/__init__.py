@@ -32,6 +32,8 @@ def build_generator(config: Config, seed: int | None = None) -> VideoGenerator:
                 g.upsample,
                 g.norm,
                 g.sprites,
+                g.sprite_scale,
+                g.background,
             )
             initialise(model, config.model.init)
             return model

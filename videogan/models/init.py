@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from videogan.models.generator import LayerNormLSTMCell
+from videogan.models.layers import LayeredGenerator
 
 _WEIGHTED = (nn.Linear, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
 
@@ -21,3 +22,5 @@ def initialise(module: nn.Module, scheme: str = "glorot") -> None:
                 nn.init.zeros_(bias)
         elif isinstance(m, LayerNormLSTMCell):
             m.reset_gate_shift()
+    if isinstance(module, LayeredGenerator):
+        module.reset_alpha()

@@ -1,12 +1,15 @@
 """A generator that composes each frame from parts: a background and `sprites` sprites, placed by the LSTM.
 
 z ~ U[-1, 1]^(motion + content [+ T * motion]). The content noise is cut into one code per part (the
-background first, then each sprite), each decoded once per video by a DCGAN decoder: the background to a
-frame, a sprite to a frame-sized canvas with an alpha channel. The LSTM carries the motion noise from frame to
-frame, reading fresh noise (`noise`) or nothing (`none`); a linear head turns its state at frame t into a shift
-of each sprite (up to half the frame each way). Frame t is the background with the shifted sprites laid over
-it in order, each by its alpha. What a part shows cannot change within a video; only where it is can
-(the layered GAN of Yang et al. 2017, LR-GAN, on the time axis of a video).
+background first, then each sprite), each decoded once per video: a sprite by a DCGAN decoder to a square
+canvas `sprite_scale` of the frame's side, with an alpha channel; the background by another to a whole frame
+(`decoded`), or none at all: a black ground (`black`, for data like Moving MNIST; a learnt flat colour, tried
+instead, saturated its tanh to white within 400 iterations and left the sprites painting black squares).
+The LSTM carries the motion noise from frame to frame, reading fresh noise (`noise`) or nothing (`none`); a
+linear head turns its state at frame t into the centre of each sprite, kept so that the whole sprite stays in
+the frame. Frame t is the background with the sprites laid over it in order, each by its alpha. What a part
+shows cannot change within a video; only where it is can (the layered GAN of Yang et al. 2017, LR-GAN, on the
+time axis of a video).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class LayeredGenerator(VideoGenerator):
         upsample: str = "transposed",
         norm: str = "layer",
         sprites: int = 2,
+        sprite_scale: float = 0.5,
+        background: str = "decoded",
     ):
         super().__init__()
         if lstm_input not in ("noise", "none"):
@@ -43,26 +48,36 @@ class LayeredGenerator(VideoGenerator):
             raise ValueError(f"content_dim {content_dim} cannot give {sprites} sprites and a background a code each")
         self.frames, self.frame_size, self.channels = frames, frame_size, channels
         self.motion_dim, self.content_dim, self.lstm_input = motion_dim, content_dim, lstm_input
-        self.sprites = sprites
+        self.sprites, self.sprite_scale = sprites, sprite_scale
+        self.sprite_size = int(frame_size * sprite_scale)
         self.part_dim = content_dim // (sprites + 1)  # each part's share of the content noise
         self.lstm = LayerNormLSTMCell(motion_dim if lstm_input == "noise" else 0, motion_dim, forget_bias)
-        self.place = nn.Linear(motion_dim, 2 * sprites)  # (x, y) shift of each sprite
-        self.decoder = nn.ModuleDict(
-            {
-                "background": FrameDecoder(self.part_dim, frame_size, channels, width, max_width, upsample, norm),
-                # the sprite's colour and its alpha
-                "sprite": FrameDecoder(self.part_dim, frame_size, channels + 1, width, max_width, upsample, norm),
-            }
-        )
+        self.place = nn.Linear(motion_dim, 2 * sprites)  # (x, y) centre of each sprite
+        sprite = FrameDecoder(self.part_dim, self.sprite_size, channels + 1, width, max_width, upsample, norm)
+        self.decoder = nn.ModuleDict({"sprite": sprite})  # a sprite: colour and alpha
+        if background == "decoded":
+            self.decoder["background"] = FrameDecoder(
+                self.part_dim, frame_size, channels, width, max_width, upsample, norm
+            )
 
-    def shifts(self, motion: torch.Tensor, step_noise: torch.Tensor) -> torch.Tensor:
-        """(B, T, sprites, 2) shifts in [-1, 1] (grid units: 1 is half the frame), one LSTM step per frame."""
+    def reset_alpha(self, alpha: float = 0.05) -> None:
+        """Sprites start nearly transparent (alpha `alpha` everywhere): opaque canvases from the first step are a
+        trap where the critic sees squares and the generator keeps them."""
+        sprite = self.decoder["sprite"]
+        assert isinstance(sprite, FrameDecoder) and sprite.to_frame.bias is not None
+        with torch.no_grad():  # alpha = (tanh(x) + 1) / 2 = sigmoid(2x)
+            sprite.to_frame.bias[self.channels :].fill_(float(torch.logit(torch.tensor(alpha)) / 2))
+
+    def centres(self, motion: torch.Tensor, step_noise: torch.Tensor) -> torch.Tensor:
+        """(B, T, sprites, 2) sprite centres in the frame's [-1, 1] coordinates, within 1 - sprite_scale of the
+        middle (the whole sprite in the frame); one LSTM step per frame."""
         h, c = motion, motion
         states = []
         for t in range(self.frames):
             h, c = self.lstm(step_noise[:, t] if self.lstm_input == "noise" else None, (h, c))
             states.append(h)
-        return torch.tanh(self.place(torch.stack(states, 1))).unflatten(2, (self.sprites, 2))
+        reach = 1 - self.sprite_scale
+        return reach * torch.tanh(self.place(torch.stack(states, 1))).unflatten(2, (self.sprites, 2))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, noise_dim [+ T * motion_dim]) -> video (B, C, T, H, W) in [-1, 1]."""
@@ -70,15 +85,20 @@ class LayeredGenerator(VideoGenerator):
         motion = z[:, : self.motion_dim]
         codes = z[:, self.motion_dim : self.motion_dim + (k + 1) * self.part_dim].unflatten(1, (k + 1, -1))
         step_noise = z[:, self.noise_dim :].reshape(b, t, -1)
-        background = self.decoder["background"](codes[:, 0])  # (B, C, H, W)
-        sprites = self.decoder["sprite"](codes[:, 1:].flatten(0, 1))  # (B * K, C + 1, H, W)
+        if "background" in self.decoder:
+            background = self.decoder["background"](codes[:, 0])  # (B, C, H, W)
+        else:
+            background = torch.full((b, c, s, s), -1.0, dtype=z.dtype, device=z.device)
+        sprites = self.decoder["sprite"](codes[:, 1:].flatten(0, 1))  # (B * K, C + 1, h, w)
         sprites = torch.cat([sprites[:, :c], (sprites[:, c:] + 1) / 2], 1)  # colour, alpha in [0, 1]
-        shift = self.shifts(motion, step_noise).flatten(0, 2)  # (B * T * K, 2)
-        theta = torch.zeros(len(shift), 2, 3, dtype=shift.dtype, device=shift.device)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1.0
-        theta[:, :, 2] = shift
-        canvases = sprites.unflatten(0, (b, 1, k)).expand(b, t, k, c + 1, s, s).flatten(0, 2)
-        grid = F.affine_grid(theta, [len(shift), c + 1, s, s], align_corners=False)
+        centre = self.centres(motion, step_noise).flatten(0, 2)  # (B * T * K, 2)
+        # The sprite spans [-1, 1] in its own coordinates and sprite_scale of the frame around its centre.
+        theta = torch.zeros(len(centre), 2, 3, dtype=centre.dtype, device=centre.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1 / self.sprite_scale
+        theta[:, :, 2] = -centre / self.sprite_scale
+        size = self.sprite_size
+        canvases = sprites.unflatten(0, (b, 1, k)).expand(b, t, k, c + 1, size, size).flatten(0, 2)
+        grid = F.affine_grid(theta, [len(centre), c + 1, s, s], align_corners=False)
         placed = F.grid_sample(canvases, grid.to(canvases.dtype), align_corners=False)  # zeros outside: alpha 0
         placed = placed.unflatten(0, (b, t, k))  # (B, T, K, C + 1, H, W)
         frames = background[:, None].expand(b, t, c, s, s)

@@ -39,15 +39,18 @@ def train(
 
 def sample(
     checkpoint: Annotated[Path, typer.Option(help="full checkpoint or generator snapshot")],
-    out: Annotated[Path, typer.Option(help="GIF grid to write (or .npy for a uint8 clip array)")],
+    out: Annotated[
+        Path,
+        typer.Option(help="GIF grid to write (.npy: a uint8 clip array; .png: a sheet, one video per row)"),
+    ],
     n: Annotated[int, typer.Option(help="number of videos")] = 16,
     seed: Annotated[int, typer.Option(help="noise seed; the same seed gives the same videos")] = 0,
     fps: int = 8,
 ) -> None:
-    """Draw videos from a trained generator into a GIF grid or a clip array."""
+    """Draw videos from a trained generator into a GIF grid, a clip array or a sheet of frames."""
     import numpy as np
 
-    from videogan.render import save_gif, video_grid
+    from videogan.render import frame_sheet, save_gif, video_grid
     from videogan.sampling import load_generator, sample_clips
 
     if n < 1:
@@ -58,6 +61,8 @@ def sample(
     if out.suffix == ".npy":
         out.parent.mkdir(parents=True, exist_ok=True)
         np.save(out, clips)
+    elif out.suffix == ".png":  # every other frame of videos longer than 8, as a person scans them
+        frame_sheet(clips[:, :: 2 if clips.shape[1] > 8 else 1], out)
     else:
         save_gif(video_grid(clips), out, fps)
     typer.echo(f"wrote {n} videos from step {step} to {out}")
