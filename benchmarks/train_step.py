@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=None, help="override train.batch_size")
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="the demo profile's params file")
     parser.add_argument("--amp", nargs="+", default=["none"], choices=["none", "bf16"], help="autocast dtypes")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -136,7 +137,7 @@ def main() -> None:
         f"{'profile':8} {'amp':5} {'step':16} {'GFLOP':>8} {'ms':>9} {'GFLOP/s':>9} {'of matmul':>10} {'aten ops':>9}"
     )
     for profile, amp in ((p, a) for p in args.profiles for a in args.amp):
-        config = Config() if profile == "full" else load_config(ROOT / "params.yaml")
+        config = Config() if profile == "full" else load_config(args.params)
         if args.batch:
             raw = to_dict(config)
             raw["train"]["batch_size"] = args.batch
