@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from videogan.config import Config
@@ -15,42 +17,26 @@ __all__ = ["Critic", "Generator", "LayeredGenerator", "VideoGenerator", "build_c
 
 def build_generator(config: Config, seed: int | None = None) -> VideoGenerator:
     g = config.model.generator
+    shared: dict[str, Any] = dict(
+        frames=config.frames,
+        frame_size=config.data.frame_size,
+        channels=config.data.channels,
+        motion_dim=g.motion_dim,
+        content_dim=g.content_dim,
+        lstm_input=g.lstm_input,
+        width=g.width,
+        max_width=g.max_width,
+        forget_bias=g.forget_bias,
+        upsample=g.upsample,
+        norm=g.norm,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed if seed is None else seed)
         model: VideoGenerator
         if g.kind == "layers":
-            model = LayeredGenerator(
-                config.frames,
-                config.data.frame_size,
-                config.data.channels,
-                g.motion_dim,
-                g.content_dim,
-                g.lstm_input,
-                g.width,
-                g.max_width,
-                g.forget_bias,
-                g.upsample,
-                g.norm,
-                g.sprites,
-                g.sprite_scale,
-                g.background,
-            )
-            initialise(model, config.model.init)
-            return model
-        model = Generator(
-            config.frames,
-            config.data.frame_size,
-            config.data.channels,
-            g.motion_dim,
-            g.content_dim,
-            g.lstm_input,
-            g.width,
-            g.max_width,
-            g.forget_bias,
-            g.upsample,
-            g.first_frame,
-            g.norm,
-        )
+            model = LayeredGenerator(**shared, sprites=g.sprites, sprite_scale=g.sprite_scale, background=g.background)
+        else:
+            model = Generator(**shared, first_frame=g.first_frame)
         initialise(model, config.model.init)
     return model
 
