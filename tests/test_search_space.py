@@ -39,7 +39,7 @@ def test_the_shipped_search_file_is_valid():
         ({"params": {"train.optim.critic.lrr": {"low": 1, "high": 2}}}, "params.train.optim.critic.lrr: 1 is not"),
         ({"params": {"train.optim.critic.lr": {"low": 1e-3, "high": 1e-4}}}, "params.train.optim.critic.lr: low"),
         ({"params": {"train.optim.critic.lr": {"low": -1.0, "high": 1.0, "log": True}}}, "needs low > 0"),
-        ({"params": {"train.loss": {"choices": ["wgan-gp", "softplus"]}}}, "params.train.loss: 'softplus' is not accepted"),
+        ({"params": {"train.loss": {"choices": ["wgan-gp", "lsgan"]}}}, "params.train.loss: 'lsgan' is not accepted"),
         ({"params": {"data.frames": {"low": 8, "high": 12}}}, "params.data.frames: data.*, evaluator.*"),
         ({"params": {}}, "params: Dictionary should have at least 1 item"),
         ({"objective": {"metric": "fid"}}, "objective.metric: 'fid' is not a metric"),
