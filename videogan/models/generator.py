@@ -64,7 +64,7 @@ def upsampling(cin: int, cout: int, mode: str) -> list[nn.Module]:
 
 def normalisation(channels: int, kind: str) -> nn.Module:
     """`layer`: LayerNorm over (C, H, W) with a per-channel affine (the original's); `batch`: BatchNorm over the
-    batch's frames (DCGAN's, MoCoGAN's), in training mode whenever the generator is (see Generator.train)."""
+    batch's frames (DCGAN's, MoCoGAN's): batch statistics in training, running ones in eval mode."""
     return nn.BatchNorm2d(channels) if kind == "batch" else nn.GroupNorm(1, channels)
 
 

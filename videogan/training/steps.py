@@ -245,18 +245,16 @@ def critic_step_loss(
     k weights them k times on every k-th step (train.gp_every, lazy regularisation)."""
     real_in = _critic_input(real, d, "real", setup, nets.video_format)
     fake_in = _critic_input(fake, d, "fake", setup, nets.video_format)
-    r1 = setup.r1_gamma > 0 and penalty_scale > 0
-    stats: dict = {}
-    if r1:  # double backward, which torch.compile does not do: the eager critic scores the reals
-        real_scores, penalty = r1_penalty(lambda x: nets.critic(x, d["mask_real"]), real_in)
-        stats["r1_penalty"] = penalty.detach()
-    else:
-        real_scores = nets.score(real_in, d["mask_real"])
+    mask = d["mask_real"]
+    real_scores, r1 = _scores_of_reals(
+        lambda x: nets.score(x, mask), lambda x: nets.critic(x, mask), real_in, setup, penalty_scale
+    )
     fake_scores = nets.score(fake_in, d["mask_fake"])
     loss = critic_loss(setup.loss, real_scores, fake_scores, d["real_labels"])
-    stats["wasserstein"] = (real_scores.mean() - fake_scores.mean()).detach()
-    if r1:
-        loss = loss + setup.r1_gamma / 2 * penalty_scale * penalty
+    stats: dict = {"wasserstein": (real_scores.mean() - fake_scores.mean()).detach()}
+    if r1 is not None:
+        loss = loss + setup.r1_gamma / 2 * penalty_scale * r1
+        stats["r1_penalty"] = r1.detach()
     if d["eps"] is not None and penalty_scale > 0:
         # The penalty needs double backward, which torch.compile does not do: always the eager critic.
         penalty = gradient_penalty(lambda x: nets.critic(x, d["mask_mixed"]), real_in, fake_in, d["eps"])
@@ -265,6 +263,16 @@ def critic_step_loss(
     if nets.critic.image is not None:
         loss = loss + _image_critic_loss(nets.critic, real_in, fake_in, d, setup, penalty_scale, stats)
     return loss, stats
+
+
+def _scores_of_reals(
+    score: Callable, eager_score: Callable, reals: torch.Tensor, setup: StepSetup, penalty_scale: float
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The critic's scores of the reals and, on the steps that take R1, its penalty. R1 needs double backward,
+    which torch.compile does not do: then the eager critic scores them."""
+    if setup.r1_gamma > 0 and penalty_scale > 0:
+        return r1_penalty(eager_score, reals)
+    return score(reals), None
 
 
 def _image_critic_loss(
@@ -281,18 +289,14 @@ def _image_critic_loss(
     image = critic.image
     assert image is not None
     real_frames, fake_frames = pick_frames(real_in, d.need("frames_real")), pick_frames(fake_in, d.need("frames_fake"))
-    r1 = setup.r1_gamma > 0 and penalty_scale > 0
-    if r1:
-        real_scores, r1_term = r1_penalty(image, real_frames)
-        stats["r1_penalty_image"] = r1_term.detach()
-    else:
-        real_scores = image(real_frames)
+    real_scores, r1 = _scores_of_reals(image, image, real_frames, setup, penalty_scale)
     fake_scores = image(fake_frames)
     labels = None if d["real_labels"] is None else d["real_labels"].repeat_interleave(setup.image.frames)
     loss = critic_loss(setup.loss, real_scores, fake_scores, labels)
     stats["wasserstein_image"] = (real_scores.mean() - fake_scores.mean()).detach()
-    if r1:
-        loss = loss + setup.r1_gamma / 2 * penalty_scale * r1_term
+    if r1 is not None:
+        loss = loss + setup.r1_gamma / 2 * penalty_scale * r1
+        stats["r1_penalty_image"] = r1.detach()
     if d["eps_image"] is not None and penalty_scale > 0:
         penalty = gradient_penalty(image, real_frames, fake_frames, d["eps_image"])
         loss = loss + setup.image.gp_lambda * penalty_scale * penalty
